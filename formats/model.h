@@ -1,0 +1,160 @@
+/*
+ * formats/model.h - the one in-memory picture of a checkpoint.
+ *
+ * How the pieces fit: model_open() looks at a path (a file, a model folder),
+ * picks a reader from the table of formats by sniffing the first bytes (never
+ * by the name), and the reader fills a struct model: its sources (the files,
+ * mapped read-only), its tensors (name, stored dtype, shape, where the bytes
+ * live) and its metadata.  Views, batch commands and writers only ever read a
+ * struct model; none of them knows which file format a tensor came from.
+ * Values are read through tensor_read_f32(), which decodes any stored dtype to
+ * float32 a range at a time.
+ *
+ * Invariants, established by every reader before model_open() returns 0:
+ *  - tensors are in file order (for a sharded model: shard after shard, each
+ *    in the order its header lists them);
+ *  - names are unique, NUL-terminated and valid UTF-8 (they may still hold
+ *    control characters: filter before drawing, see text_sanitize());
+ *  - params is the product of the shape (1 for a 0-d tensor), nbytes equals
+ *    params times the element size (block-wise for block types), both
+ *    checked for overflow;
+ *  - data + nbytes lies inside the tensor's source mapping, which the model
+ *    owns and which stays valid until model_release().
+ * Nothing in formats/ includes curses.
+ */
+#ifndef QSCOPE_FORMATS_MODEL_H
+#define QSCOPE_FORMATS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "quant/dtype.h"
+
+/* The most dimensions a tensor may have (safetensors and torch allow more
+ * than GGUF's 4; nothing real uses more than 8). */
+#define MODEL_MAX_DIMS 8
+
+/* A failure, described in one line: "'path': tensor 'x': what is wrong".
+ * Filled by the code that fails; printed only by tui/main.c. */
+struct err {
+	char msg[1024];
+};
+
+/* printf-style; overwrites any earlier message. */
+void err_set(struct err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* One file (or later an archive member) whose bytes the model reads. */
+struct source {
+	char *path;			/* as given or found; shown to the user */
+	const unsigned char *data;	/* read-only mapping of the whole file */
+	uint64_t size;			/* bytes at data */
+};
+
+struct tensor {
+	char *name;
+	enum dtype dtype;
+	int ndim;			/* 0 for a scalar */
+	uint64_t shape[MODEL_MAX_DIMS];	/* row-major, outermost first */
+	uint64_t params;		/* product of shape */
+	uint64_t nbytes;		/* bytes of the tensor's own data */
+	const struct source *src;	/* where the bytes live */
+	const unsigned char *data;	/* src->data + offset */
+	uint64_t offset;		/* of data within src, in bytes */
+};
+
+/* One metadata entry, in the order the file gives them.  key is flat
+ * ("__metadata__.format", "config.json", "general.architecture"); type names
+ * the stored type in the file's own vocabulary ("string", "json", "u32"...);
+ * value holds the value as JSON (owned by the entry). */
+struct meta {
+	char *key;
+	char *type;
+	json_t *value;
+};
+
+struct model {
+	char *path;		/* what the person opened */
+	const char *format;	/* "safetensors", ... (static string) */
+
+	struct tensor *tensors;
+	size_t ntensors, tensors_alloc;
+
+	struct meta *meta;
+	size_t nmeta, meta_alloc;
+
+	struct source *sources;
+	size_t nsources, sources_alloc;
+
+	uint64_t params;	/* sums over tensors */
+	uint64_t nbytes;
+};
+
+/* A file format: one row in the table in model.c. */
+struct format {
+	const char *name;
+	/* 1 if these first bytes (len may be short) look like ours; no I/O */
+	int (*sniff)(const unsigned char *head, size_t len);
+	/* Add the tensors of src (already mapped and added to m) to m. */
+	int (*open)(struct model *m, struct source *src, struct err *e);
+};
+
+/*
+ * Open path into m (which is zeroed first).  A folder opens as a model
+ * folder (a safetensors index, or every checkpoint file in it, plus
+ * config.json as metadata).  Returns 0, or -1 with e filled and m released.
+ */
+int model_open(struct model *m, const char *path, struct err *e);
+
+/* Free everything m owns and zero it; safe on a zeroed model. */
+void model_release(struct model *m);
+
+/*
+ * Fill out[0..n) with elements first..first+n of t (row-major order),
+ * decoded to float32.  Returns 0, or -1 with e filled (range outside the
+ * tensor, or a dtype whose values cannot be decoded); never reads outside
+ * t's bytes.
+ */
+int tensor_read_f32(const struct model *m, const struct tensor *t,
+		    uint64_t first, size_t n, float *out, struct err *e);
+
+/* Find a tensor by exact name; NULL if absent. */
+const struct tensor *model_find(const struct model *m, const char *name);
+
+/* ---- helpers for readers (formats/ only) ---- */
+
+/* Map path read-only and append it to m's sources; returns the source or
+ * NULL with e filled.  An empty file maps to data == NULL, size == 0. */
+struct source *model_add_source(struct model *m, const char *path,
+				struct err *e);
+
+/* Append a zeroed tensor named name (copied); NULL only on a duplicate name
+ * (e filled).  Allocation failure is fatal. */
+struct tensor *model_add_tensor(struct model *m, const char *name,
+				struct err *e);
+
+/* Append a metadata entry; takes ownership of value (a new reference). */
+void model_add_meta(struct model *m, const char *key, const char *type,
+		    json_t *value);
+
+/* Set t->params and t->nbytes from t->dtype and t->shape; -1 with e
+ * filled on overflow or when the element count does not fill whole blocks
+ * of the dtype.  who names the file for the message. */
+int tensor_set_size(struct tensor *t, const char *who, struct err *e);
+
+/* Allocation that cannot fail: on a size we chose, running out is fatal. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/*
+ * Copy s into out (size outsz, always NUL-terminated) so that it is safe to
+ * print on a terminal: control characters and invalid UTF-8 become \xNN.
+ * Returns out.
+ */
+char *text_sanitize(const char *s, char *out, size_t outsz);
+
+#endif
