@@ -90,6 +90,8 @@ struct model {
 
 	uint64_t params;	/* sums over tensors */
 	uint64_t nbytes;
+
+	void *name_index;	/* private to model.c: name -> tensor */
 };
 
 /* A file format: one row in the table in model.c. */

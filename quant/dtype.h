@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 enum dtype {
-	DT_UNKNOWN = 0,
+	DT_NONE = 0,	/* not a dtype (unknown name) */
 	DT_F64,
 	DT_F32,
 	DT_F16,
@@ -56,10 +56,10 @@ struct dtype_info {
 	int is_float;		/* a floating-point type (F* and friends) */
 };
 
-/* The row of d; a row with name "?" for DT_UNKNOWN or out-of-range values. */
+/* The row of d; a row with name "?" for DT_NONE or out-of-range values. */
 const struct dtype_info *dtype_get(enum dtype d);
 
-/* The dtype named name (exact, case-sensitive); DT_UNKNOWN if none. */
+/* The dtype named name (exact, case-sensitive); DT_NONE if none. */
 enum dtype dtype_from_name(const char *name);
 
 /* Bits per element: 8 * block_bytes / block, as a double (4.0 for F4). */

@@ -1,0 +1,38 @@
+/*
+ * formats/formats.h - what the readers share inside formats/ (not for
+ * views or tui: they see only formats/model.h).
+ */
+#ifndef QSCOPE_FORMATS_FORMATS_H
+#define QSCOPE_FORMATS_FORMATS_H
+
+#include "formats/model.h"
+
+extern const struct format format_safetensors;
+extern const struct format format_safetensors_index;
+
+/* Bytes of a file that sniff() gets to see. */
+#define SNIFF_BYTES 64
+
+/* The format whose sniff() recognises these first bytes; NULL if none. */
+const struct format *format_sniff(const unsigned char *head, size_t len);
+
+/* Open one file by sniffing it and add what it holds to m. */
+int model_open_file(struct model *m, const char *path, struct err *e);
+
+/* Open a model folder (formats/folder.c). */
+int folder_open(struct model *m, const char *dir, struct err *e);
+
+/* Open a safetensors index (model.safetensors.index.json) and the shards
+ * it names, which live in the index's folder. */
+int safetensors_open_index(struct model *m, struct source *index,
+			   struct err *e);
+
+/* Parse a whole JSON document held in a source; NULL with e filled
+ * ("'path': not valid JSON: ..."). */
+json_t *source_json(const struct source *src, const char *what,
+		    struct err *e);
+
+/* Compare names the way people count: "layer.10" after "layer.9". */
+int natural_cmp(const char *a, const char *b);
+
+#endif

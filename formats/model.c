@@ -1,0 +1,478 @@
+/* formats/model.c - struct model: open by sniffing, sources, reading values. */
+#include "formats/model.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "formats/formats.h"
+
+/* Tried in order; the first whose sniff() says yes opens the file. */
+static const struct format *const formats[] = {
+	&format_safetensors,
+	&format_safetensors_index,
+};
+
+void err_set(struct err *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+}
+
+static void die_oom(size_t n)
+{
+	fprintf(stderr, "qscope: out of memory (%zu bytes)\n", n);
+	exit(2);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		die_oom(n);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		die_oom(n * size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		die_oom(n);
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(xmalloc(n), s, n);
+}
+
+/* Grow *arr (of *alloc items of size sz) to hold at least n items. */
+static void grow(void **arr, size_t *alloc, size_t n, size_t sz)
+{
+	size_t a = *alloc ? *alloc : 16;
+
+	if (n <= *alloc)
+		return;
+	while (a < n)
+		a *= 2;
+	*arr = xrealloc(*arr, a * sz);
+	*alloc = a;
+}
+
+struct source *model_add_source(struct model *m, const char *path,
+				struct err *e)
+{
+	struct source *s;
+	struct stat st;
+	void *map = NULL;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_set(e, "'%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0) {
+		err_set(e, "'%s': %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err_set(e, "'%s': not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if ((uint64_t)st.st_size > SIZE_MAX) {
+		err_set(e, "'%s': file too large to map", path);
+		close(fd);
+		return NULL;
+	}
+	if (st.st_size > 0) {
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
+			   fd, 0);
+		if (map == MAP_FAILED) {
+			err_set(e, "'%s': cannot map the file: %s", path,
+				strerror(errno));
+			close(fd);
+			return NULL;
+		}
+	}
+	close(fd);
+
+	grow((void **)&m->sources, &m->sources_alloc, m->nsources + 1,
+	     sizeof(*m->sources));
+	s = &m->sources[m->nsources++];
+	memset(s, 0, sizeof(*s));
+	s->path = xstrdup(path);
+	s->data = map;
+	s->size = (uint64_t)st.st_size;
+	return s;
+}
+
+/*
+ * Tensor names are looked up for duplicates on every add; a hash set keeps
+ * that linear for models with hundreds of thousands of tensors.
+ */
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+struct name_index {
+	size_t *slots;	/* tensor index + 1; 0 = empty */
+	size_t nslots;
+};
+
+static void index_insert(struct model *m, struct name_index *ix, size_t i)
+{
+	size_t mask = ix->nslots - 1;
+	size_t h = hash_str(m->tensors[i].name) & mask;
+
+	while (ix->slots[h])
+		h = (h + 1) & mask;
+	ix->slots[h] = i + 1;
+}
+
+static struct name_index *model_index(const struct model *m)
+{
+	return (struct name_index *)m->name_index;
+}
+
+static void index_rebuild(struct model *m)
+{
+	struct name_index *ix = model_index(m);
+
+	if (!ix) {
+		ix = xcalloc(1, sizeof(*ix));
+		m->name_index = ix;
+	}
+	free(ix->slots);
+	ix->nslots = 64;
+	while (ix->nslots < m->ntensors * 2 + 2)
+		ix->nslots *= 2;
+	ix->slots = xcalloc(ix->nslots, sizeof(*ix->slots));
+	for (size_t i = 0; i < m->ntensors; i++)
+		index_insert(m, ix, i);
+}
+
+const struct tensor *model_find(const struct model *m, const char *name)
+{
+	const struct name_index *ix = model_index(m);
+	size_t mask, h;
+
+	if (!ix)
+		return NULL;
+	mask = ix->nslots - 1;
+	for (h = hash_str(name) & mask; ix->slots[h]; h = (h + 1) & mask) {
+		const struct tensor *t = &m->tensors[ix->slots[h] - 1];
+
+		if (strcmp(t->name, name) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+struct tensor *model_add_tensor(struct model *m, const char *name,
+				struct err *e)
+{
+	struct name_index *ix;
+	struct tensor *t;
+
+	if (model_find(m, name)) {
+		err_set(e, "duplicate tensor name");
+		return NULL;
+	}
+	grow((void **)&m->tensors, &m->tensors_alloc, m->ntensors + 1,
+	     sizeof(*m->tensors));
+	t = &m->tensors[m->ntensors++];
+	memset(t, 0, sizeof(*t));
+	t->name = xstrdup(name);
+
+	ix = model_index(m);
+	if (!ix || ix->nslots < m->ntensors * 2 + 2)
+		index_rebuild(m);
+	else
+		index_insert(m, ix, m->ntensors - 1);
+	return t;
+}
+
+void model_add_meta(struct model *m, const char *key, const char *type,
+		    json_t *value)
+{
+	struct meta *md;
+
+	grow((void **)&m->meta, &m->meta_alloc, m->nmeta + 1,
+	     sizeof(*m->meta));
+	md = &m->meta[m->nmeta++];
+	md->key = xstrdup(key);
+	md->type = xstrdup(type);
+	md->value = value;
+}
+
+int tensor_set_size(struct tensor *t, const char *who, struct err *e)
+{
+	const struct dtype_info *di = dtype_get(t->dtype);
+	uint64_t n = 1, blocks;
+
+	for (int i = 0; i < t->ndim; i++) {
+		if (t->shape[i] && n > UINT64_MAX / t->shape[i]) {
+			err_set(e, "'%s': tensor '%s': shape product overflows 64 bits",
+				who, t->name);
+			return -1;
+		}
+		n *= t->shape[i];
+	}
+	if (n % di->block) {
+		err_set(e, "'%s': tensor '%s': %llu elements of %s do not fill whole bytes",
+			who, t->name, (unsigned long long)n, di->name);
+		return -1;
+	}
+	blocks = n / di->block;
+	if (blocks > UINT64_MAX / di->block_bytes) {
+		err_set(e, "'%s': tensor '%s': byte size overflows 64 bits",
+			who, t->name);
+		return -1;
+	}
+	t->params = n;
+	t->nbytes = blocks * di->block_bytes;
+	return 0;
+}
+
+void model_release(struct model *m)
+{
+	for (size_t i = 0; i < m->ntensors; i++)
+		free(m->tensors[i].name);
+	free(m->tensors);
+	for (size_t i = 0; i < m->nmeta; i++) {
+		free(m->meta[i].key);
+		free(m->meta[i].type);
+		json_decref(m->meta[i].value);
+	}
+	free(m->meta);
+	for (size_t i = 0; i < m->nsources; i++) {
+		if (m->sources[i].data)
+			munmap((void *)m->sources[i].data,
+			       (size_t)m->sources[i].size);
+		free(m->sources[i].path);
+	}
+	free(m->sources);
+	if (m->name_index) {
+		free(model_index(m)->slots);
+		free(m->name_index);
+	}
+	free(m->path);
+	memset(m, 0, sizeof(*m));
+}
+
+const struct format *format_sniff(const unsigned char *head, size_t len)
+{
+	if (len > SNIFF_BYTES)
+		len = SNIFF_BYTES;
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (formats[i]->sniff(head, len))
+			return formats[i];
+	return NULL;
+}
+
+/* Open one file: map it, sniff it, hand it to its format's reader. */
+int model_open_file(struct model *m, const char *path, struct err *e)
+{
+	const struct format *f;
+	struct source *src;
+
+	src = model_add_source(m, path, e);
+	if (!src)
+		return -1;
+	if (src->size == 0) {
+		err_set(e, "'%s': file is empty", path);
+		return -1;
+	}
+	f = format_sniff(src->data, (size_t)src->size);
+	if (!f) {
+		if (src->size < 16)
+			err_set(e, "'%s': file is too short (%llu bytes) to be a checkpoint qscope can read",
+				path, (unsigned long long)src->size);
+		else
+			err_set(e, "'%s': not a checkpoint qscope can read (unknown format)",
+				path);
+		return -1;
+	}
+	if (!m->format)
+		m->format = f->name;
+	return f->open(m, src, e);
+}
+
+static void model_sum(struct model *m)
+{
+	m->params = m->nbytes = 0;
+	for (size_t i = 0; i < m->ntensors; i++) {
+		m->params += m->tensors[i].params;
+		m->nbytes += m->tensors[i].nbytes;
+	}
+}
+
+int model_open(struct model *m, const char *path, struct err *e)
+{
+	struct stat st;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	m->path = xstrdup(path);
+	if (stat(path, &st) != 0) {
+		err_set(e, "'%s': %s", path, strerror(errno));
+		model_release(m);
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode))
+		rc = folder_open(m, path, e);
+	else
+		rc = model_open_file(m, path, e);
+	if (rc != 0) {
+		model_release(m);
+		return -1;
+	}
+	model_sum(m);
+	return 0;
+}
+
+/* Largest block of any dtype, for the partial-block buffer below. */
+#define MAX_BLOCK 256
+
+int tensor_read_f32(const struct model *m, const struct tensor *t,
+		    uint64_t first, size_t n, float *out, struct err *e)
+{
+	const struct dtype_info *di = dtype_get(t->dtype);
+	uint64_t b0, b1;
+	float tmp[MAX_BLOCK];
+
+	(void)m;
+	if (first > t->params || n > t->params - first) {
+		err_set(e, "tensor '%s': elements %llu..%llu are outside its %llu",
+			t->name, (unsigned long long)first,
+			(unsigned long long)(first + n),
+			(unsigned long long)t->params);
+		return -1;
+	}
+	if (!di->decode) {
+		err_set(e, "tensor '%s': values of dtype %s cannot be decoded",
+			t->name, di->name);
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	if (di->block == 1) {
+		di->decode(t->data + first * di->block_bytes, out, n);
+		return 0;
+	}
+	/* Block types: decode the blocks the range touches, copying only the
+	 * wanted elements out of the partial blocks at either end. */
+	b0 = first / di->block;
+	b1 = (first + n - 1) / di->block;
+	while (b0 <= b1 && n) {
+		uint64_t off = first - b0 * di->block;
+		size_t take;
+
+		if (off == 0 && n >= di->block) {
+			size_t whole = n / di->block;
+
+			di->decode(t->data + b0 * di->block_bytes, out, whole);
+			take = whole * di->block;
+			b0 += whole;
+		} else {
+			di->decode(t->data + b0 * di->block_bytes, tmp, 1);
+			take = di->block - off;
+			if (take > n)
+				take = n;
+			memcpy(out, tmp + off, take * sizeof(float));
+			b0++;
+		}
+		out += take;
+		first += take;
+		n -= take;
+	}
+	return 0;
+}
+
+char *text_sanitize(const char *s, char *out, size_t outsz)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+
+	if (!outsz)
+		return out;
+	while (*p) {
+		size_t len = 0;
+		unsigned c = *p;
+		uint32_t cp = 0;
+
+		if (c < 0x80)
+			len = 1;
+		else if ((c & 0xE0) == 0xC0)
+			len = 2, cp = c & 0x1F;
+		else if ((c & 0xF0) == 0xE0)
+			len = 3, cp = c & 0x0F;
+		else if ((c & 0xF8) == 0xF0)
+			len = 4, cp = c & 0x07;
+		if (len > 1) {
+			size_t k;
+
+			for (k = 1; k < len; k++) {
+				if ((p[k] & 0xC0) != 0x80)
+					break;
+				cp = (cp << 6) | (p[k] & 0x3F);
+			}
+			/* Reject truncated, overlong, surrogate, out of range,
+			 * and C1 control characters. */
+			if (k < len || (len == 2 && cp < 0x80) ||
+			    (len == 3 && cp < 0x800) ||
+			    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+			    (cp >= 0xD800 && cp <= 0xDFFF) ||
+			    (cp >= 0x80 && cp < 0xA0))
+				len = 0;
+		}
+		if (len == 1 && (c < 0x20 || c == 0x7F))
+			len = 0;
+		if (len == 0) {
+			if (o + 4 >= outsz)
+				break;
+			snprintf(out + o, outsz - o, "\\x%02x", c);
+			o += 4;
+			p++;
+			continue;
+		}
+		if (o + len >= outsz)
+			break;
+		memcpy(out + o, p, len);
+		o += len;
+		p += len;
+	}
+	out[o] = '\0';
+	return out;
+}

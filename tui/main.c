@@ -1,0 +1,407 @@
+/*
+ * tui/main.c - the command line: batch commands print without curses; with
+ * no command, the interactive browser.
+ *
+ * Exit status: 0 fine, 1 a check found problems, 2 bad usage or unreadable
+ * input.  Every failure is one line on stderr: "qscope: 'path': what".
+ */
+#define _XOPEN_SOURCE 700	/* wcwidth */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "formats/model.h"
+#include "tui/tui.h"
+
+#define EXIT_PROBLEMS 1
+#define EXIT_BAD 2
+
+static const char usage_text[] =
+	"usage: qscope [--color=WHEN] [--ascii] [PATH]\n"
+	"       qscope list [--json] PATH\n"
+	"       qscope --help | --version\n"
+	"\n"
+	"Inspect machine-learning checkpoints: tensors, dtypes, shapes, memory.\n"
+	"PATH is a safetensors file, a model folder (sharded, with or without\n"
+	"model.safetensors.index.json) or an index file.  With no PATH, qscope\n"
+	"opens its built-in demo checkpoint.\n"
+	"\n"
+	"commands:\n"
+	"  list [--json] PATH   tensors with dtype, shape, params and bytes;\n"
+	"                       totals by dtype\n"
+	"\n"
+	"options:\n"
+	"  --color=WHEN   auto (default; off when NO_COLOR is set), always, never\n"
+	"  --ascii        draw with ASCII characters only\n"
+	"  -h, --help     show this help\n"
+	"  -V, --version  show the version\n"
+	"\n"
+	"Exit status: 0 fine, 1 a check found problems, 2 bad usage or\n"
+	"unreadable input.  See qscope(1).\n";
+
+static void usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "qscope: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'qscope --help'.\n");
+	exit(EXIT_BAD);
+}
+
+static int open_or_report(struct model *m, const char *path)
+{
+	struct err e = { "" };
+
+	if (model_open(m, path, &e) == 0)
+		return 0;
+	fprintf(stderr, "qscope: %s\n", e.msg);
+	return -1;
+}
+
+/* Finish writing stdout; a failed write (full disk, closed pipe) is an
+ * error, not a silent truncation. */
+static int finish_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "qscope: cannot write the output: %s\n",
+			strerror(errno));
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
+/* ---- number formatting shared by the batch listings ---- */
+
+static const char *human_bytes(uint64_t b, char *buf, size_t n)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
+					    "PiB", "EiB" };
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 6) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, n, "%llu B", (unsigned long long)b);
+	else
+		snprintf(buf, n, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+static const char *shape_text(const struct tensor *t, char *buf, size_t n)
+{
+	size_t o = snprintf(buf, n, "[");
+
+	for (int i = 0; i < t->ndim && o < n; i++)
+		o += snprintf(buf + o, n - o, "%s%llu", i ? ", " : "",
+			      (unsigned long long)t->shape[i]);
+	if (o < n)
+		snprintf(buf + o, n - o, "]");
+	return buf;
+}
+
+/* Display width of a UTF-8 string (sanitized: every character printable). */
+static int text_width(const char *s)
+{
+	mbstate_t st;
+	int w = 0;
+
+	memset(&st, 0, sizeof(st));
+	while (*s) {
+		wchar_t wc;
+		size_t k = mbrtowc(&wc, s, MB_CUR_MAX, &st);
+		int cw;
+
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+			/* Not decodable in this locale: count bytes. */
+			memset(&st, 0, sizeof(st));
+			w++;
+			s++;
+			continue;
+		}
+		cw = wcwidth(wc);
+		w += cw > 0 ? cw : 0;
+		s += k;
+	}
+	return w;
+}
+
+/* ---- qscope list ---- */
+
+static json_t *tensor_json(const struct tensor *t)
+{
+	json_t *shape = json_array();
+
+	for (int i = 0; i < t->ndim; i++)
+		json_array_append_new(shape, json_integer((json_int_t)t->shape[i]));
+	return json_pack("{s:s, s:s, s:o, s:I, s:I}",
+			 "name", t->name,
+			 "dtype", dtype_get(t->dtype)->name,
+			 "shape", shape,
+			 "params", (json_int_t)t->params,
+			 "bytes", (json_int_t)t->nbytes);
+}
+
+/* Print a JSON value compactly; strings stay UTF-8. */
+static void put_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (!s) {
+		fprintf(stderr, "qscope: out of memory\n");
+		exit(EXIT_BAD);
+	}
+	fputs(s, stdout);
+	free(s);
+}
+
+static void list_json(const struct model *m)
+{
+	json_t *path = json_string(m->path);
+
+	/* One tensor per line: readable, and still one JSON document. */
+	fputs("{\"path\": ", stdout);
+	if (path)
+		put_json(path);
+	else
+		fputs("null", stdout);
+	json_decref(path);
+	printf(", \"format\": \"%s\", \"tensors\": [", m->format);
+	for (size_t i = 0; i < m->ntensors; i++) {
+		json_t *t = tensor_json(&m->tensors[i]);
+
+		fputs(i ? ",\n  " : "\n  ", stdout);
+		put_json(t);
+		json_decref(t);
+	}
+	printf("%s], \"params\": %llu, \"bytes\": %llu}\n",
+	       m->ntensors ? "\n" : "", (unsigned long long)m->params,
+	       (unsigned long long)m->nbytes);
+}
+
+static void list_text(const struct model *m)
+{
+	struct {
+		uint64_t n, params, bytes;
+	} by[DT_COUNT];
+	char name[1024], shape[256], hb[32];
+	int wname = 4, wshape = 5, wdtype = 5;
+
+	memset(by, 0, sizeof(by));
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct tensor *t = &m->tensors[i];
+		int w;
+
+		w = text_width(text_sanitize(t->name, name, sizeof(name)));
+		if (w > wname)
+			wname = w;
+		w = (int)strlen(shape_text(t, shape, sizeof(shape)));
+		if (w > wshape)
+			wshape = w;
+		w = (int)strlen(dtype_get(t->dtype)->name);
+		if (w > wdtype)
+			wdtype = w;
+		by[t->dtype].n++;
+		by[t->dtype].params += t->params;
+		by[t->dtype].bytes += t->nbytes;
+	}
+
+	printf("%s  (%s, %zu tensors)\n\n", text_sanitize(m->path, name, sizeof(name)),
+	       m->format, m->ntensors);
+	printf("%-*s  %-*s  %-*s  %14s  %14s\n", wname, "NAME", wdtype, "DTYPE",
+	       wshape, "SHAPE", "PARAMS", "BYTES");
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct tensor *t = &m->tensors[i];
+		int pad;
+
+		text_sanitize(t->name, name, sizeof(name));
+		pad = wname - text_width(name);
+		printf("%s%*s  %-*s  %-*s  %14llu  %14llu\n", name, pad, "",
+		       wdtype, dtype_get(t->dtype)->name, wshape,
+		       shape_text(t, shape, sizeof(shape)),
+		       (unsigned long long)t->params,
+		       (unsigned long long)t->nbytes);
+	}
+
+	printf("\n%-*s  %8s  %14s  %14s\n", wdtype, "DTYPE", "TENSORS", "PARAMS",
+	       "BYTES");
+	for (int d = 0; d < DT_COUNT; d++) {
+		if (!by[d].n)
+			continue;
+		printf("%-*s  %8llu  %14llu  %14llu  %s\n", wdtype,
+		       dtype_get(d)->name, (unsigned long long)by[d].n,
+		       (unsigned long long)by[d].params,
+		       (unsigned long long)by[d].bytes,
+		       human_bytes(by[d].bytes, hb, sizeof(hb)));
+	}
+	printf("%-*s  %8zu  %14llu  %14llu  %s\n", wdtype, "total", m->ntensors,
+	       (unsigned long long)m->params, (unsigned long long)m->nbytes,
+	       human_bytes(m->nbytes, hb, sizeof(hb)));
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct model m;
+	int json = 0, c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			fputs("usage: qscope list [--json] PATH\n", stdout);
+			return 0;
+		default:
+			usage_error("%s", "list: bad option");
+		}
+	}
+	if (argc - optind != 1)
+		usage_error("%s", "list needs exactly one PATH");
+	if (open_or_report(&m, argv[optind]))
+		return EXIT_BAD;
+	if (json)
+		list_json(&m);
+	else
+		list_text(&m);
+	model_release(&m);
+	return finish_stdout();
+}
+
+/* ---- the interactive browser ---- */
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * The built-in demo: next to the program in a build tree (demo/model,
+ * or ../demo/model for build-asan/qscope), else where `make install` put it.
+ */
+static const char *demo_path(char *buf, size_t n)
+{
+	char exe[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (len > 0) {
+		char *slash;
+
+		exe[len] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		snprintf(buf, n, "%s/demo/model", exe);
+		if (is_dir(buf))
+			return buf;
+		snprintf(buf, n, "%s/../demo/model", exe);
+		if (is_dir(buf))
+			return buf;
+	}
+	snprintf(buf, n, "%s/demo", DATADIR);
+	return buf;
+}
+
+static int run_tui(const char *path, const struct tui_options *o)
+{
+	struct model m;
+	struct err e = { "" };
+	char demo[PATH_MAX + 32];
+	int rc;
+
+	if (!path) {
+		path = demo_path(demo, sizeof(demo));
+		if (!is_dir(path)) {
+			fprintf(stderr, "qscope: '%s': the demo checkpoint is missing; run 'make' to generate it, or give a PATH\n",
+				path);
+			return EXIT_BAD;
+		}
+	}
+	if (open_or_report(&m, path))
+		return EXIT_BAD;
+	rc = tui_run(&m, o, &e);
+	model_release(&m);
+	if (rc) {
+		fprintf(stderr, "qscope: %s\n", e.msg);
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "list", cmd_list },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "color", required_argument, NULL, 'c' },
+		{ "ascii", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tui_options o = { TUI_COLOR_AUTO, 0 };
+	int c;
+
+	/* Characters only: numbers are read and written in the C locale. */
+	setlocale(LC_CTYPE, "");
+
+	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			if (strcmp(optarg, "auto") == 0)
+				o.color = TUI_COLOR_AUTO;
+			else if (strcmp(optarg, "always") == 0)
+				o.color = TUI_COLOR_ALWAYS;
+			else if (strcmp(optarg, "never") == 0)
+				o.color = TUI_COLOR_NEVER;
+			else
+				usage_error("--color must be auto, always or never, not '%s'",
+					    optarg);
+			break;
+		case 'a':
+			o.ascii = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return finish_stdout();
+		case 'V':
+			printf("qscope %s (ncursesw, jansson %s)\n",
+			       QSCOPE_VERSION, JANSSON_VERSION);
+			return finish_stdout();
+		default:
+			fprintf(stderr, "Try 'qscope --help'.\n");
+			return EXIT_BAD;
+		}
+	}
+	if (optind < argc) {
+		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			if (strcmp(argv[optind], commands[i].name) == 0)
+				return commands[i].run(argc - optind,
+						       argv + optind);
+		if (argc - optind > 1)
+			usage_error("unknown command '%s'", argv[optind]);
+		return run_tui(argv[optind], &o);
+	}
+	return run_tui(NULL, &o);
+}
