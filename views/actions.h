@@ -1,0 +1,39 @@
+/*
+ * views/actions.h - every user action, once.
+ *
+ * ACTIONS(X) lists each action as X(id, group, help): the enum below, the
+ * key map in tui/keys.c, the help screen (views/help.c) and the KEYS section
+ * of man/qscope.1 are all derived from, or checked against, this one list
+ * (tests/unit/keys.c).  Views receive an enum action, never a raw key, so a
+ * second key for an action, or a rebinding, never touches a view.
+ *
+ * group names the heading the help screen lists the action under; help is
+ * a short lowercase phrase, no final full stop.
+ */
+#ifndef QSCOPE_VIEWS_ACTIONS_H
+#define QSCOPE_VIEWS_ACTIONS_H
+
+#define ACTIONS(X)							\
+	X(MOVE_DOWN,  "Navigation", "move down one row")		\
+	X(MOVE_UP,    "Navigation", "move up one row")			\
+	X(PAGE_DOWN,  "Navigation", "next page")			\
+	X(PAGE_UP,    "Navigation", "previous page")			\
+	X(HALF_DOWN,  "Navigation", "down half a page")			\
+	X(HALF_UP,    "Navigation", "up half a page")			\
+	X(FIRST,      "Navigation", "first row")			\
+	X(LAST,       "Navigation", "last row")				\
+	X(BACK,       "Navigation", "close this screen; never quits")	\
+	X(HELP,       "Other",      "show this help")			\
+	X(REDRAW,     "Other",      "redraw the screen")		\
+	X(QUIT,       "Other",      "close this screen; quit from the table") \
+	X(QUIT_ALL,   "Other",      "quit from anywhere")
+
+enum action {
+	ACT_NONE = 0,
+#define X(id, group, help) ACT_##id,
+	ACTIONS(X)
+#undef X
+	ACT_COUNT
+};
+
+#endif
