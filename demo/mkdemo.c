@@ -245,10 +245,15 @@ static double rng_normal(struct rng *r)
 	return u * f;
 }
 
-/* Magnitude log-uniform in [lo, hi), random sign. */
+/* Magnitude log-uniform in [lo, hi), random sign.  Each draw is its own
+ * statement: C leaves the order of operands unspecified, and gcc and clang
+ * do pick different orders. */
 static double rng_loguniform(struct rng *r, double lo, double hi)
 {
-	return rng_sign(r) * lo * exp(rng_uniform(r) * log(hi / lo));
+	double sign = rng_sign(r);
+	double u = rng_uniform(r);
+
+	return sign * lo * exp(u * log(hi / lo));
 }
 
 /* ---- what the values are ----
@@ -367,7 +372,7 @@ static void gen_init(struct gen *g, const struct spec *t)
 {
 	struct rng pr;	/* placement: apart from the values' stream */
 	uint32_t cols[DOWN_CHANNELS];
-	uint32_t row;
+	uint32_t row, col;
 	size_t i;
 	int c, k;
 
@@ -412,7 +417,8 @@ static void gen_init(struct gen *g, const struct spec *t)
 	if (t->kind == K_MLP_IN)
 		for (k = 0; k < MLP_IN_OUTLIERS; k++) {
 			row = rng_below(&pr, t->rows);
-			add_plant(g, row, rng_below(&pr, t->cols),
+			col = rng_below(&pr, t->cols);
+			add_plant(g, row, col,
 				  rng_loguniform(&pr, OUTLIER_LO, OUTLIER_HI));
 		}
 	/* Added last, so they win over a random outlier in the same place. */
@@ -572,8 +578,12 @@ static void out_open(struct out *o, int slot, const char *dir,
 	o->total = 0;
 	o->fd = open(o->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (o->fd < 0) {
-		temps[slot][0] = '\0';	/* not ours to remove */
-		die_errno(o->path, "cannot create");
+		char path[PATH_SIZE];
+
+		/* Not ours to remove: keep the name for the message only. */
+		memcpy(path, temps[slot], PATH_SIZE);
+		temps[slot][0] = '\0';
+		die_errno(path, "cannot create");
 	}
 }
 
@@ -622,7 +632,7 @@ static void out_close(struct out *o, uint64_t expect)
 {
 	out_flush(o);
 	if (o->total != expect)
-		die(o->path, "wrote a different size than planned (a bug in mkdemo)");
+		die(o->path, "size differs from the plan (a bug in mkdemo)");
 	if (fsync(o->fd) < 0)
 		die_errno(o->path, "cannot fsync");
 	if (close(o->fd) < 0)
@@ -889,7 +899,7 @@ int main(int argc, char **argv)
 				 slot == NSHARDS ? CONFIG_NAME : INDEX_NAME);
 		make_path(final, dir, "%s", name);
 		if (rename(temps[slot], final) < 0)
-			die_errno(final, "cannot rename the temporary into place");
+			die_errno(final, "cannot rename into place");
 		temps[slot][0] = '\0';
 	}
 	sync_dir(dir);
