@@ -95,7 +95,7 @@ demo: all
 
 check: all $(BUILD)/unit-tests
 	@sh tools/deps test || { echo 'missing test dependencies (see above)'; exit 1; }
-	@QSCOPE=$(QSCOPE) UNIT_TESTS=$(BUILD)/unit-tests sh tests/run
+	@QSCOPE=./$(QSCOPE) UNIT_TESTS=./$(BUILD)/unit-tests MKDEMO=./$(BUILD)/mkdemo sh tests/run
 
 check-asan:
 	$(MAKE) BUILD=build-asan \

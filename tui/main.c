@@ -5,7 +5,6 @@
  * Exit status: 0 fine, 1 a check found problems, 2 bad usage or unreadable
  * input.  Every failure is one line on stderr: "qscope: 'path': what".
  */
-#define _XOPEN_SOURCE 700	/* wcwidth */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
