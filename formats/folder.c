@@ -91,14 +91,21 @@ static int add_config(struct model *m, const char *path, struct err *e)
 	return 0;
 }
 
-/* Is this a file that a reader recognises? (sniff without keeping it) */
+/*
+ * Is this a file of the model?  One that a reader recognises by its first
+ * bytes, or one whose name says it must be a checkpoint: a broken shard is
+ * an error to report, not a file to skip.
+ */
 static int looks_like_checkpoint(const char *path)
 {
 	unsigned char head[SNIFF_BYTES];
 	const struct format *fmt;
 	size_t n;
-	FILE *f = fopen(path, "rb");
+	FILE *f;
 
+	if (ends_with(path, ".safetensors"))
+		return 1;
+	f = fopen(path, "rb");
 	if (!f)
 		return 0;
 	n = fread(head, 1, sizeof(head), f);

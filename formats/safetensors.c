@@ -31,9 +31,37 @@ static uint64_t le64(const unsigned char *p)
 	return v;
 }
 
+/* A header length, then JSON: an object, or an array that open() will
+ * refuse with a message better than "unknown format". */
 static int st_sniff(const unsigned char *head, size_t len)
 {
-	return len >= 9 && head[8] == '{' && le64(head) >= 2;
+	return len >= 9 && (head[8] == '{' || head[8] == '[') &&
+	       le64(head) >= 2;
+}
+
+/*
+ * jansson reports a repeated key as "duplicate object key near '"k"'";
+ * name the key the way every other message names things.
+ */
+static void duplicate_key_error(const char *path, const json_error_t *jerr,
+				const char *where, int base, struct err *e)
+{
+	const char *k = strstr(jerr->text, "near '\"");
+	char key[256];
+	size_t n;
+
+	if (!k) {
+		err_set(e, "'%s': %s has a duplicate key (%s)", path, where,
+			jerr->text);
+		return;
+	}
+	k += 7;
+	n = strlen(k);
+	if (n >= 2 && k[n - 1] == '\'' && k[n - 2] == '"')
+		n -= 2;
+	snprintf(key, sizeof(key), "%.*s", (int)n, k);
+	err_set(e, "'%s': %s has a duplicate key '%s' (at byte %d)", path,
+		where, key, jerr->position + base);
 }
 
 json_t *source_json(const struct source *src, const char *what,
@@ -44,7 +72,9 @@ json_t *source_json(const struct source *src, const char *what,
 
 	j = json_loadb((const char *)src->data, (size_t)src->size,
 		       JSON_REJECT_DUPLICATES, &jerr);
-	if (!j)
+	if (!j && strstr(jerr.text, "duplicate object key"))
+		duplicate_key_error(src->path, &jerr, what, 0, e);
+	else if (!j)
 		err_set(e, "'%s': %s is not valid JSON: %s (at byte %d)",
 			src->path, what, jerr.text, jerr.position);
 	return j;
@@ -301,9 +331,8 @@ static int st_open(struct model *m, struct source *src, struct err *e)
 	root = json_loadb((const char *)src->data + 8, (size_t)hlen,
 			  JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		if (strstr(jerr.text, "duplicate"))
-			err_set(e, "'%s': header has a duplicate tensor name (%s)",
-				src->path, jerr.text);
+		if (strstr(jerr.text, "duplicate object key"))
+			duplicate_key_error(src->path, &jerr, "header", 8, e);
 		else
 			err_set(e, "'%s': header is not valid JSON: %s (at byte %d)",
 				src->path, jerr.text, jerr.position + 8);
