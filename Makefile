@@ -41,7 +41,7 @@ LIBS        := $(shell $(PKG_CONFIG) --libs $(UI_PKGS) $(CORE_PKGS) 2>/dev/null)
 # quantized bytes (FORMATS.md 2.5.0).
 QS_CFLAGS = -std=c11 -Wall -Wextra -Werror -MMD -MP -I. \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -ffp-contract=off \
-	-DQSCOPE_VERSION='"$(VERSION)"' -DDATADIR='"$(DATADIR)"' $(CORE_CFLAGS)
+	-DQSCOPE_VERSION='"$(VERSION)"' $(CORE_CFLAGS)
 
 QUIET_CC = $(if $(V),,@echo '  CC    $@';)
 QUIET_LD = $(if $(V),,@echo '  LD    $@';)
@@ -79,6 +79,14 @@ $(BUILD)/tests/%.o: QS_CFLAGS += $(UI_CFLAGS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(QUIET_CC)$(CC) $(QS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SAN) -c -o $@ $<
+
+# The program finds an installed demo through DATADIR: rebuild main.o when
+# PREFIX or DATADIR change, even at `make install PREFIX=...`.
+$(MAIN_OBJ): QS_CFLAGS += -DDATADIR='"$(DATADIR)"'
+$(MAIN_OBJ): $(BUILD)/datadir
+$(BUILD)/datadir: FORCE
+	@mkdir -p $(@D)
+	@echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' > $@
 
 $(BUILD)/unit-tests: $(TEST_OBJS) $(LIB)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $(SAN) -o $@ $(TEST_OBJS) $(LIB) $(LIBS)
@@ -118,5 +126,5 @@ clean:
 
 -include $(ALL_OBJS:.o=.d)
 
-.PHONY: all demo check check-asan install uninstall clean
+.PHONY: all demo check check-asan install uninstall clean FORCE
 .DELETE_ON_ERROR:
