@@ -420,6 +420,22 @@ int tensor_read_f32(const struct model *m, const struct tensor *t,
 	return 0;
 }
 
+char *tensor_shape_str(const struct tensor *t, char *out, size_t n)
+{
+	size_t len;
+
+	if (!n)
+		return out;
+	len = (size_t)snprintf(out, n, "[");
+	for (int d = 0; d < t->ndim && len < n; d++)
+		len += (size_t)snprintf(out + len, n - len, "%s%llu",
+					d ? ", " : "",
+					(unsigned long long)t->shape[d]);
+	if (len < n)
+		snprintf(out + len, n - len, "]");
+	return out;
+}
+
 char *text_sanitize(const char *s, char *out, size_t outsz)
 {
 	const unsigned char *p = (const unsigned char *)s;

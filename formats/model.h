@@ -122,6 +122,9 @@ void model_release(struct model *m);
 int tensor_read_f32(const struct model *m, const struct tensor *t,
 		    uint64_t first, size_t n, float *out, struct err *e);
 
+/* t's shape as "[2048, 512]" ("[]" for a scalar) into out; returns out. */
+char *tensor_shape_str(const struct tensor *t, char *out, size_t n);
+
 /* Find a tensor by exact name; NULL if absent. */
 const struct tensor *model_find(const struct model *m, const char *name);
 

@@ -80,20 +80,6 @@ json_t *source_json(const struct source *src, const char *what,
 	return j;
 }
 
-/* Format a shape as "[2, 3]" into buf. */
-static const char *shape_str(const struct tensor *t, char *buf, size_t n)
-{
-	size_t o = 0;
-
-	o += snprintf(buf + o, n - o, "[");
-	for (int i = 0; i < t->ndim && o < n; i++)
-		o += snprintf(buf + o, n - o, "%s%llu", i ? ", " : "",
-			      (unsigned long long)t->shape[i]);
-	if (o < n)
-		snprintf(buf + o, n - o, "]");
-	return buf;
-}
-
 /* A JSON value that is a non-negative integer; its value in *v. */
 static int json_uint(const json_t *j, uint64_t *v)
 {
@@ -244,7 +230,7 @@ static int parse_tensor(struct model *m, const struct source *src,
 	if (sp->end - sp->begin != t->nbytes) {
 		err_set(e, "'%s': tensor '%s': data_offsets span %llu bytes, but shape %s of %s needs %llu",
 			path, name, (unsigned long long)(sp->end - sp->begin),
-			shape_str(t, sbuf, sizeof(sbuf)),
+			tensor_shape_str(t, sbuf, sizeof(sbuf)),
 			dtype_get(t->dtype)->name,
 			(unsigned long long)t->nbytes);
 		return -1;

@@ -18,6 +18,7 @@
 
 #include "formats/model.h"
 #include "tui/tui.h"
+#include "views/units.h"
 
 #define EXIT_PROBLEMS 1
 #define EXIT_BAD 2
@@ -73,38 +74,6 @@ static int finish_stdout(void)
 		return EXIT_BAD;
 	}
 	return 0;
-}
-
-/* ---- number formatting shared by the batch listings ---- */
-
-static const char *human_bytes(uint64_t b, char *buf, size_t n)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
-					    "PiB", "EiB" };
-	double v = (double)b;
-	int u = 0;
-
-	while (v >= 1024 && u < 6) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, n, "%llu B", (unsigned long long)b);
-	else
-		snprintf(buf, n, "%.1f %s", v, unit[u]);
-	return buf;
-}
-
-static const char *shape_text(const struct tensor *t, char *buf, size_t n)
-{
-	size_t o = snprintf(buf, n, "[");
-
-	for (int i = 0; i < t->ndim && o < n; i++)
-		o += snprintf(buf + o, n - o, "%s%llu", i ? ", " : "",
-			      (unsigned long long)t->shape[i]);
-	if (o < n)
-		snprintf(buf + o, n - o, "]");
-	return buf;
 }
 
 /* Display width of a UTF-8 string (sanitized: every character printable). */
@@ -202,7 +171,7 @@ static void list_text(const struct model *m)
 		w = text_width(text_sanitize(t->name, name, sizeof(name)));
 		if (w > wname)
 			wname = w;
-		w = (int)strlen(shape_text(t, shape, sizeof(shape)));
+		w = (int)strlen(tensor_shape_str(t, shape, sizeof(shape)));
 		if (w > wshape)
 			wshape = w;
 		w = (int)strlen(dtype_get(t->dtype)->name);
@@ -225,7 +194,7 @@ static void list_text(const struct model *m)
 		pad = wname - text_width(name);
 		printf("%s%*s  %-*s  %-*s  %14llu  %14llu\n", name, pad, "",
 		       wdtype, dtype_get(t->dtype)->name, wshape,
-		       shape_text(t, shape, sizeof(shape)),
+		       tensor_shape_str(t, shape, sizeof(shape)),
 		       (unsigned long long)t->params,
 		       (unsigned long long)t->nbytes);
 	}
@@ -239,11 +208,11 @@ static void list_text(const struct model *m)
 		       dtype_get(d)->name, (unsigned long long)by[d].n,
 		       (unsigned long long)by[d].params,
 		       (unsigned long long)by[d].bytes,
-		       human_bytes(by[d].bytes, hb, sizeof(hb)));
+		       (units_bytes(by[d].bytes, hb, sizeof(hb)), hb));
 	}
 	printf("%-*s  %8zu  %14llu  %14llu  %s\n", wdtype, "total", m->ntensors,
 	       (unsigned long long)m->params, (unsigned long long)m->nbytes,
-	       human_bytes(m->nbytes, hb, sizeof(hb)));
+	       (units_bytes(m->nbytes, hb, sizeof(hb)), hb));
 }
 
 static int cmd_list(int argc, char **argv)

@@ -29,6 +29,7 @@
 
 #include "formats/model.h"
 #include "quant/dtype.h"
+#include "views/units.h"
 
 /* Names get up to NAME_WANT columns before the share column goes, and at
  * least NAME_MIN before params and shape go. */
@@ -272,50 +273,6 @@ static void put_text(WINDOW *w, const struct view_env *env,
 
 /* ---- numbers ---- */
 
-static void human_bytes(uint64_t b, char *out, size_t n)
-{
-	static const char *const unit[] = {
-		"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"
-	};
-	double v = (double)b;
-	int u = 0;
-
-	if (b < 1024) {
-		snprintf(out, n, "%u B", (unsigned)b);
-		return;
-	}
-	while (v >= 1024 && u < 6) {
-		v /= 1024;
-		u++;
-	}
-	if (v >= 1023.95 && u < 6) {	/* would print as 1024.0 */
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, n, "%.1f %s", v, unit[u]);
-}
-
-static void human_count(uint64_t c, char *out, size_t n)
-{
-	static const char unit[] = "KMBTPE";
-	double v = (double)c;
-	int u = -1;
-
-	if (c < 1000) {
-		snprintf(out, n, "%u", (unsigned)c & 0xffff);
-		return;
-	}
-	while (v >= 1000 && u < 5) {
-		v /= 1000;
-		u++;
-	}
-	if (v >= 999.95 && u < 5) {
-		v /= 1000;
-		u++;
-	}
-	snprintf(out, n, "%.1f%c", v, unit[u]);
-}
-
 static void format_pct(double share, uint64_t total, char *out, size_t n)
 {
 	if (total == 0)
@@ -324,20 +281,6 @@ static void format_pct(double share, uint64_t total, char *out, size_t n)
 		snprintf(out, n, "<0.1%%");	/* not 0.0%: it is not nothing */
 	else
 		snprintf(out, n, "%.1f%%", 100.0 * share);
-}
-
-/* "[2048, 512]"; "[]" for a scalar. */
-static void format_shape(const struct tensor *t, char *out, size_t n)
-{
-	size_t len = 0;
-
-	len += (size_t)snprintf(out, n, "[");
-	for (int d = 0; d < t->ndim && d < MODEL_MAX_DIMS && len < n; d++)
-		len += (size_t)snprintf(out + len, n - len, "%s%llu",
-					d ? ", " : "",
-					(unsigned long long)t->shape[d]);
-	if (len < n)
-		snprintf(out + len, n - len, "]");
 }
 
 static int max_int(int a, int b)
@@ -391,8 +334,8 @@ static int make_totals(struct tensors_state *st, const struct model *m,
 
 		if (!sum[d].count)
 			continue;
-		human_count(sum[d].params, p, sizeof(p));
-		human_bytes(sum[d].bytes, b, sizeof(b));
+		units_count(sum[d].params, p, sizeof(p));
+		units_bytes(sum[d].bytes, b, sizeof(b));
 		len += (size_t)snprintf(buf + len, cap - len, "%s%s %s params %s",
 					len ? (ascii ? " | " : " \u00b7 ") : "",
 					dtype_get(sum[d].dt)->name, p, b);
@@ -445,12 +388,12 @@ static int tensors_enter(struct view *v, const struct model *m, struct err *e)
 		st->list.n = i + 1;	/* so leave() frees what is made */
 		if (text_make(&r->name, t->name ? t->name : "", ascii) < 0)
 			goto oom;
-		format_shape(t, buf, sizeof(buf));
+		tensor_shape_str(t, buf, sizeof(buf));
 		if (text_make(&r->shape, buf, 1) < 0)
 			goto oom;
 		r->dtype = dtype_get(t->dtype)->name;
-		human_count(t->params, r->params, sizeof(r->params));
-		human_bytes(t->nbytes, r->bytes, sizeof(r->bytes));
+		units_count(t->params, r->params, sizeof(r->params));
+		units_bytes(t->nbytes, r->bytes, sizeof(r->bytes));
 		r->share = m->nbytes ? (double)t->nbytes / (double)m->nbytes : 0;
 		if (r->share > 1)
 			r->share = 1;
@@ -470,8 +413,8 @@ static int tensors_enter(struct view *v, const struct model *m, struct err *e)
 
 	if (text_make(&st->path, m->path ? m->path : "", ascii) < 0)
 		goto oom;
-	human_count(m->params, p, sizeof(p));
-	human_bytes(m->nbytes, b, sizeof(b));
+	units_count(m->params, p, sizeof(p));
+	units_bytes(m->nbytes, b, sizeof(b));
 	snprintf(buf, sizeof(buf), "%s%s%zu tensor%s%s%s params%s%s",
 		 m->format ? m->format : "?", ascii ? " | " : " \u00b7 ",
 		 m->ntensors, m->ntensors == 1 ? "" : "s",
