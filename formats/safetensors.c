@@ -187,7 +187,7 @@ static int parse_tensor(struct model *m, const struct source *src,
 		return -1;	/* cannot happen: checked above */
 	t->src = src;
 	t->dtype = dtype_from_name(json_string_value(dt));
-	if (t->dtype == DT_NONE) {
+	if (!dtype_get(t->dtype)->safetensors) {
 		char d[64];
 
 		err_set(e, "'%s': tensor '%s': unknown dtype '%s'", path, name,

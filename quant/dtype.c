@@ -547,31 +547,59 @@ static void decode_f4(const unsigned char *src, float *dst, size_t nblocks)
 
 /* ---- the table ---- */
 
-static const struct dtype_info dtypes[DT_COUNT] = {
-	/*		  name		block bytes decode	   is_float */
-	[DT_NONE]	= { "?",		1, 0, NULL,		0 },
-	[DT_F64]	= { "F64",		1, 8, decode_f64,	1 },
-	[DT_F32]	= { "F32",		1, 4, decode_f32,	1 },
-	[DT_F16]	= { "F16",		1, 2, decode_f16,	1 },
-	[DT_BF16]	= { "BF16",		1, 2, decode_bf16,	1 },
-	[DT_F8_E4M3]	= { "F8_E4M3",		1, 1, decode_e4m3,	1 },
-	[DT_F8_E5M2]	= { "F8_E5M2",		1, 1, decode_e5m2,	1 },
-	[DT_F8_E4M3FNUZ] = { "F8_E4M3FNUZ",	1, 1, decode_e4m3fnuz,	1 },
-	[DT_F8_E5M2FNUZ] = { "F8_E5M2FNUZ",	1, 1, decode_e5m2fnuz,	1 },
-	[DT_F8_E8M0]	= { "F8_E8M0",		1, 1, decode_e8m0,	1 },
-	[DT_F6_E2M3]	= { "F6_E2M3",		4, 3, NULL,		1 },
-	[DT_F6_E3M2]	= { "F6_E3M2",		4, 3, NULL,		1 },
-	[DT_F4]		= { "F4",		2, 1, decode_f4,	1 },
-	[DT_C64]	= { "C64",		1, 8, NULL,		1 },
-	[DT_I64]	= { "I64",		1, 8, decode_i64,	0 },
-	[DT_I32]	= { "I32",		1, 4, decode_i32,	0 },
-	[DT_I16]	= { "I16",		1, 2, decode_i16,	0 },
-	[DT_I8]		= { "I8",		1, 1, decode_i8,	0 },
-	[DT_U64]	= { "U64",		1, 8, decode_u64,	0 },
-	[DT_U32]	= { "U32",		1, 4, decode_u32,	0 },
-	[DT_U16]	= { "U16",		1, 2, decode_u16,	0 },
-	[DT_U8]		= { "U8",		1, 1, decode_u8,	0 },
-	[DT_BOOL]	= { "BOOL",		1, 1, decode_bool,	0 },
+static const struct dtype_info dtypes[DT_COUNT]	= {
+	/*		  name		block bytes decode	   is_float st ggml */
+	[DT_NONE]	= { "?",		1, 0, NULL,		0, 0, -1 },
+	[DT_F64]	= { "F64",		1, 8, decode_f64,	1, 1, 28 },
+	[DT_F32]	= { "F32",		1, 4, decode_f32,	1, 1, 0 },
+	[DT_F16]	= { "F16",		1, 2, decode_f16,	1, 1, 1 },
+	[DT_BF16]	= { "BF16",		1, 2, decode_bf16,	1, 1, 30 },
+	[DT_F8_E4M3]	= { "F8_E4M3",		1, 1, decode_e4m3,	1, 1, -1 },
+	[DT_F8_E5M2]	= { "F8_E5M2",		1, 1, decode_e5m2,	1, 1, -1 },
+	[DT_F8_E4M3FNUZ]	= { "F8_E4M3FNUZ",	1, 1, decode_e4m3fnuz,	1, 1, -1 },
+	[DT_F8_E5M2FNUZ]	= { "F8_E5M2FNUZ",	1, 1, decode_e5m2fnuz,	1, 1, -1 },
+	[DT_F8_E8M0]	= { "F8_E8M0",		1, 1, decode_e8m0,	1, 1, -1 },
+	[DT_F6_E2M3]	= { "F6_E2M3",		4, 3, NULL,		1, 1, -1 },
+	[DT_F6_E3M2]	= { "F6_E3M2",		4, 3, NULL,		1, 1, -1 },
+	[DT_F4]		= { "F4",		2, 1, decode_f4,	1, 1, -1 },
+	[DT_C64]	= { "C64",		1, 8, NULL,		1, 1, -1 },
+	[DT_I64]	= { "I64",		1, 8, decode_i64,	0, 1, 27 },
+	[DT_I32]	= { "I32",		1, 4, decode_i32,	0, 1, 26 },
+	[DT_I16]	= { "I16",		1, 2, decode_i16,	0, 1, 25 },
+	[DT_I8]		= { "I8",		1, 1, decode_i8,	0, 1, 24 },
+	[DT_U64]	= { "U64",		1, 8, decode_u64,	0, 1, -1 },
+	[DT_U32]	= { "U32",		1, 4, decode_u32,	0, 1, -1 },
+	[DT_U16]	= { "U16",		1, 2, decode_u16,	0, 1, -1 },
+	[DT_U8]		= { "U8",		1, 1, decode_u8,	0, 1, -1 },
+	[DT_BOOL]	= { "BOOL",		1, 1, decode_bool,	0, 1, -1 },
+	/* GGUF blocks: decoders come with quant/ggml.c */
+	[DT_Q4_0]	= { "Q4_0",		32, 18, NULL,		0, 0, 2 },
+	[DT_Q4_1]	= { "Q4_1",		32, 20, NULL,		0, 0, 3 },
+	[DT_Q5_0]	= { "Q5_0",		32, 22, NULL,		0, 0, 6 },
+	[DT_Q5_1]	= { "Q5_1",		32, 24, NULL,		0, 0, 7 },
+	[DT_Q8_0]	= { "Q8_0",		32, 34, NULL,		0, 0, 8 },
+	[DT_Q8_1]	= { "Q8_1",		32, 36, NULL,		0, 0, 9 },
+	[DT_Q2_K]	= { "Q2_K",		256, 84, NULL,		0, 0, 10 },
+	[DT_Q3_K]	= { "Q3_K",		256, 110, NULL,		0, 0, 11 },
+	[DT_Q4_K]	= { "Q4_K",		256, 144, NULL,		0, 0, 12 },
+	[DT_Q5_K]	= { "Q5_K",		256, 176, NULL,		0, 0, 13 },
+	[DT_Q6_K]	= { "Q6_K",		256, 210, NULL,		0, 0, 14 },
+	[DT_Q8_K]	= { "Q8_K",		256, 292, NULL,		0, 0, 15 },
+	[DT_IQ2_XXS]	= { "IQ2_XXS",	256, 66, NULL,		0, 0, 16 },
+	[DT_IQ2_XS]	= { "IQ2_XS",	256, 74, NULL,		0, 0, 17 },
+	[DT_IQ3_XXS]	= { "IQ3_XXS",	256, 98, NULL,		0, 0, 18 },
+	[DT_IQ1_S]	= { "IQ1_S",		256, 50, NULL,		0, 0, 19 },
+	[DT_IQ4_NL]	= { "IQ4_NL",	32, 18, NULL,		0, 0, 20 },
+	[DT_IQ3_S]	= { "IQ3_S",		256, 110, NULL,		0, 0, 21 },
+	[DT_IQ2_S]	= { "IQ2_S",		256, 82, NULL,		0, 0, 22 },
+	[DT_IQ4_XS]	= { "IQ4_XS",	256, 136, NULL,		0, 0, 23 },
+	[DT_IQ1_M]	= { "IQ1_M",		256, 56, NULL,		0, 0, 29 },
+	[DT_TQ1_0]	= { "TQ1_0",		256, 54, NULL,		0, 0, 34 },
+	[DT_TQ2_0]	= { "TQ2_0",		256, 66, NULL,		0, 0, 35 },
+	[DT_MXFP4]	= { "MXFP4",		32, 17, NULL,		0, 0, 39 },
+	[DT_NVFP4]	= { "NVFP4",		64, 36, NULL,		0, 0, 40 },
+	[DT_Q1_0]	= { "Q1_0",		128, 18, NULL,		0, 0, 41 },
+	[DT_Q2_0]	= { "Q2_0",		64, 18, NULL,		0, 0, 42 },
 };
 
 const struct dtype_info *dtype_get(enum dtype d)
@@ -588,6 +616,14 @@ enum dtype dtype_from_name(const char *name)
 		return DT_NONE;
 	for (int d = DT_NONE + 1; d < DT_COUNT; d++)
 		if (!strcmp(dtypes[d].name, name))
+			return (enum dtype)d;
+	return DT_NONE;
+}
+
+enum dtype dtype_from_ggml(uint32_t id)
+{
+	for (int d = DT_NONE + 1; d < DT_COUNT; d++)
+		if (dtypes[d].ggml >= 0 && (uint32_t)dtypes[d].ggml == id)
 			return (enum dtype)d;
 	return DT_NONE;
 }

@@ -41,6 +41,34 @@ enum dtype {
 	DT_U16,
 	DT_U8,
 	DT_BOOL,
+	/* GGUF block types (ggml_type ids in the table; FORMATS.md 2.4) */
+	DT_Q4_0,
+	DT_Q4_1,
+	DT_Q5_0,
+	DT_Q5_1,
+	DT_Q8_0,
+	DT_Q8_1,
+	DT_Q2_K,
+	DT_Q3_K,
+	DT_Q4_K,
+	DT_Q5_K,
+	DT_Q6_K,
+	DT_Q8_K,
+	DT_IQ2_XXS,
+	DT_IQ2_XS,
+	DT_IQ3_XXS,
+	DT_IQ1_S,
+	DT_IQ4_NL,
+	DT_IQ3_S,
+	DT_IQ2_S,
+	DT_IQ4_XS,
+	DT_IQ1_M,
+	DT_TQ1_0,
+	DT_TQ2_0,
+	DT_MXFP4,
+	DT_NVFP4,
+	DT_Q1_0,
+	DT_Q2_0,
 	DT_COUNT
 };
 
@@ -54,6 +82,8 @@ struct dtype_info {
 	unsigned block_bytes;	/* bytes per block */
 	dtype_decode_fn *decode;	/* NULL: values not decodable */
 	int is_float;		/* a floating-point type (F* and friends) */
+	int safetensors;	/* a dtype a safetensors header may name */
+	int ggml;		/* its ggml_type id in GGUF files; -1 if none */
 };
 
 /* The row of d; a row with name "?" for DT_NONE or out-of-range values. */
@@ -61,6 +91,9 @@ const struct dtype_info *dtype_get(enum dtype d);
 
 /* The dtype named name (exact, case-sensitive); DT_NONE if none. */
 enum dtype dtype_from_name(const char *name);
+
+/* The dtype with this ggml_type id; DT_NONE for removed or unknown ids. */
+enum dtype dtype_from_ggml(uint32_t id);
 
 /* Bits per element: 8 * block_bytes / block, as a double (4.0 for F4). */
 double dtype_bits(enum dtype d);

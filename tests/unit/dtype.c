@@ -819,29 +819,58 @@ static const struct {
 	unsigned block, block_bytes;
 	int decodable, is_float;
 	double bits;
+	int ggml;	/* ggml_type id, -1 if none; 0 is F32 */
 } rows[DT_COUNT] = {
-	[DT_F64] = { "F64", 1, 8, 1, 1, 64 },
-	[DT_F32] = { "F32", 1, 4, 1, 1, 32 },
-	[DT_F16] = { "F16", 1, 2, 1, 1, 16 },
-	[DT_BF16] = { "BF16", 1, 2, 1, 1, 16 },
-	[DT_F8_E4M3] = { "F8_E4M3", 1, 1, 1, 1, 8 },
-	[DT_F8_E5M2] = { "F8_E5M2", 1, 1, 1, 1, 8 },
-	[DT_F8_E4M3FNUZ] = { "F8_E4M3FNUZ", 1, 1, 1, 1, 8 },
-	[DT_F8_E5M2FNUZ] = { "F8_E5M2FNUZ", 1, 1, 1, 1, 8 },
-	[DT_F8_E8M0] = { "F8_E8M0", 1, 1, 1, 1, 8 },
-	[DT_F6_E2M3] = { "F6_E2M3", 4, 3, 0, 1, 6 },
-	[DT_F6_E3M2] = { "F6_E3M2", 4, 3, 0, 1, 6 },
-	[DT_F4] = { "F4", 2, 1, 1, 1, 4 },
-	[DT_C64] = { "C64", 1, 8, 0, 1, 64 },
-	[DT_I64] = { "I64", 1, 8, 1, 0, 64 },
-	[DT_I32] = { "I32", 1, 4, 1, 0, 32 },
-	[DT_I16] = { "I16", 1, 2, 1, 0, 16 },
-	[DT_I8] = { "I8", 1, 1, 1, 0, 8 },
-	[DT_U64] = { "U64", 1, 8, 1, 0, 64 },
-	[DT_U32] = { "U32", 1, 4, 1, 0, 32 },
-	[DT_U16] = { "U16", 1, 2, 1, 0, 16 },
-	[DT_U8] = { "U8", 1, 1, 1, 0, 8 },
-	[DT_BOOL] = { "BOOL", 1, 1, 1, 0, 8 },
+	[DT_F64] = { "F64", 1, 8, 1, 1, 64, 28 },
+	[DT_F32] = { "F32", 1, 4, 1, 1, 32, 0 },
+	[DT_F16] = { "F16", 1, 2, 1, 1, 16, 1 },
+	[DT_BF16] = { "BF16", 1, 2, 1, 1, 16, 30 },
+	[DT_F8_E4M3] = { "F8_E4M3", 1, 1, 1, 1, 8, -1 },
+	[DT_F8_E5M2] = { "F8_E5M2", 1, 1, 1, 1, 8, -1 },
+	[DT_F8_E4M3FNUZ] = { "F8_E4M3FNUZ", 1, 1, 1, 1, 8, -1 },
+	[DT_F8_E5M2FNUZ] = { "F8_E5M2FNUZ", 1, 1, 1, 1, 8, -1 },
+	[DT_F8_E8M0] = { "F8_E8M0", 1, 1, 1, 1, 8, -1 },
+	[DT_F6_E2M3] = { "F6_E2M3", 4, 3, 0, 1, 6, -1 },
+	[DT_F6_E3M2] = { "F6_E3M2", 4, 3, 0, 1, 6, -1 },
+	[DT_F4] = { "F4", 2, 1, 1, 1, 4, -1 },
+	[DT_C64] = { "C64", 1, 8, 0, 1, 64, -1 },
+	[DT_I64] = { "I64", 1, 8, 1, 0, 64, 27 },
+	[DT_I32] = { "I32", 1, 4, 1, 0, 32, 26 },
+	[DT_I16] = { "I16", 1, 2, 1, 0, 16, 25 },
+	[DT_I8] = { "I8", 1, 1, 1, 0, 8, 24 },
+	[DT_U64] = { "U64", 1, 8, 1, 0, 64, -1 },
+	[DT_U32] = { "U32", 1, 4, 1, 0, 32, -1 },
+	[DT_U16] = { "U16", 1, 2, 1, 0, 16, -1 },
+	[DT_U8] = { "U8", 1, 1, 1, 0, 8, -1 },
+	[DT_BOOL] = { "BOOL", 1, 1, 1, 0, 8, -1 },
+	/* GGUF block types: bits per weight from FORMATS.md 2.4 */
+	[DT_Q4_0] = { "Q4_0", 32, 18, 0, 0, 4.5, 2 },
+	[DT_Q4_1] = { "Q4_1", 32, 20, 0, 0, 5.0, 3 },
+	[DT_Q5_0] = { "Q5_0", 32, 22, 0, 0, 5.5, 6 },
+	[DT_Q5_1] = { "Q5_1", 32, 24, 0, 0, 6.0, 7 },
+	[DT_Q8_0] = { "Q8_0", 32, 34, 0, 0, 8.5, 8 },
+	[DT_Q8_1] = { "Q8_1", 32, 36, 0, 0, 9.0, 9 },
+	[DT_Q2_K] = { "Q2_K", 256, 84, 0, 0, 2.625, 10 },
+	[DT_Q3_K] = { "Q3_K", 256, 110, 0, 0, 3.4375, 11 },
+	[DT_Q4_K] = { "Q4_K", 256, 144, 0, 0, 4.5, 12 },
+	[DT_Q5_K] = { "Q5_K", 256, 176, 0, 0, 5.5, 13 },
+	[DT_Q6_K] = { "Q6_K", 256, 210, 0, 0, 6.5625, 14 },
+	[DT_Q8_K] = { "Q8_K", 256, 292, 0, 0, 9.125, 15 },
+	[DT_IQ2_XXS] = { "IQ2_XXS", 256, 66, 0, 0, 2.0625, 16 },
+	[DT_IQ2_XS] = { "IQ2_XS", 256, 74, 0, 0, 2.3125, 17 },
+	[DT_IQ3_XXS] = { "IQ3_XXS", 256, 98, 0, 0, 3.0625, 18 },
+	[DT_IQ1_S] = { "IQ1_S", 256, 50, 0, 0, 1.5625, 19 },
+	[DT_IQ4_NL] = { "IQ4_NL", 32, 18, 0, 0, 4.5, 20 },
+	[DT_IQ3_S] = { "IQ3_S", 256, 110, 0, 0, 3.4375, 21 },
+	[DT_IQ2_S] = { "IQ2_S", 256, 82, 0, 0, 2.5625, 22 },
+	[DT_IQ4_XS] = { "IQ4_XS", 256, 136, 0, 0, 4.25, 23 },
+	[DT_IQ1_M] = { "IQ1_M", 256, 56, 0, 0, 1.75, 29 },
+	[DT_TQ1_0] = { "TQ1_0", 256, 54, 0, 0, 1.6875, 34 },
+	[DT_TQ2_0] = { "TQ2_0", 256, 66, 0, 0, 2.0625, 35 },
+	[DT_MXFP4] = { "MXFP4", 32, 17, 0, 0, 4.25, 39 },
+	[DT_NVFP4] = { "NVFP4", 64, 36, 0, 0, 4.5, 40 },
+	[DT_Q1_0] = { "Q1_0", 128, 18, 0, 0, 1.125, 41 },
+	[DT_Q2_0] = { "Q2_0", 64, 18, 0, 0, 2.25, 42 },
 };
 
 TEST(dtype_table_rows)
@@ -856,7 +885,18 @@ TEST(dtype_table_rows)
 		CHECK_EQ_I(di->decode != NULL, rows[d].decodable);
 		CHECK_EQ_I(!!di->is_float, rows[d].is_float);
 		CHECK(dtype_bits((enum dtype)d) == rows[d].bits);
+		CHECK_EQ_I(di->ggml, rows[d].ggml);
+		if (rows[d].ggml >= 0)
+			CHECK_EQ_I(dtype_from_ggml((uint32_t)rows[d].ggml), d);
+		/* Only the safetensors spellings are safetensors dtypes. */
+		CHECK_EQ_I(di->safetensors, d < DT_Q4_0);
 	}
+	/* Removed and unknown ggml types. */
+	CHECK_EQ_I(dtype_from_ggml(4), DT_NONE);
+	CHECK_EQ_I(dtype_from_ggml(31), DT_NONE);
+	CHECK_EQ_I(dtype_from_ggml(36), DT_NONE);
+	CHECK_EQ_I(dtype_from_ggml(43), DT_NONE);
+	CHECK_EQ_I(dtype_from_ggml(0xffffffffu), DT_NONE);
 }
 
 TEST(dtype_unknown)
