@@ -17,11 +17,8 @@
 #include <wchar.h>
 
 #include "formats/model.h"
+#include "tui/cmds.h"
 #include "tui/tui.h"
-#include "views/units.h"
-
-#define EXIT_PROBLEMS 1
-#define EXIT_BAD 2
 
 static const char usage_text[] =
 	"usage: qscope [--color=WHEN] [--ascii] [PATH]\n"
@@ -46,7 +43,7 @@ static const char usage_text[] =
 	"Exit status: 0 fine, 1 a check found problems, 2 bad usage or\n"
 	"unreadable input.  See qscope(1).\n";
 
-static void usage_error(const char *fmt, const char *arg)
+void usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "qscope: ");
 	fprintf(stderr, fmt, arg);
@@ -54,7 +51,7 @@ static void usage_error(const char *fmt, const char *arg)
 	exit(EXIT_BAD);
 }
 
-static int open_or_report(struct model *m, const char *path)
+int open_or_report(struct model *m, const char *path)
 {
 	struct err e = { "" };
 
@@ -66,7 +63,7 @@ static int open_or_report(struct model *m, const char *path)
 
 /* Finish writing stdout; a failed write (full disk, closed pipe) is an
  * error, not a silent truncation. */
-static int finish_stdout(void)
+int finish_stdout(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "qscope: cannot write the output: %s\n",
@@ -76,50 +73,8 @@ static int finish_stdout(void)
 	return 0;
 }
 
-/* Display width of a UTF-8 string (sanitized: every character printable). */
-static int text_width(const char *s)
-{
-	mbstate_t st;
-	int w = 0;
-
-	memset(&st, 0, sizeof(st));
-	while (*s) {
-		wchar_t wc;
-		size_t k = mbrtowc(&wc, s, MB_CUR_MAX, &st);
-		int cw;
-
-		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
-			/* Not decodable in this locale: count bytes. */
-			memset(&st, 0, sizeof(st));
-			w++;
-			s++;
-			continue;
-		}
-		cw = wcwidth(wc);
-		w += cw > 0 ? cw : 0;
-		s += k;
-	}
-	return w;
-}
-
-/* ---- qscope list ---- */
-
-static json_t *tensor_json(const struct tensor *t)
-{
-	json_t *shape = json_array();
-
-	for (int i = 0; i < t->ndim; i++)
-		json_array_append_new(shape, json_integer((json_int_t)t->shape[i]));
-	return json_pack("{s:s, s:s, s:o, s:I, s:I}",
-			 "name", t->name,
-			 "dtype", dtype_get(t->dtype)->name,
-			 "shape", shape,
-			 "params", (json_int_t)t->params,
-			 "bytes", (json_int_t)t->nbytes);
-}
-
 /* Print a JSON value compactly; strings stay UTF-8. */
-static void put_json(const json_t *j)
+void json_print(const json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
 
@@ -129,125 +84,6 @@ static void put_json(const json_t *j)
 	}
 	fputs(s, stdout);
 	free(s);
-}
-
-static void list_json(const struct model *m)
-{
-	json_t *path = json_string(m->path);
-
-	/* One tensor per line: readable, and still one JSON document. */
-	fputs("{\"path\": ", stdout);
-	if (path)
-		put_json(path);
-	else
-		fputs("null", stdout);
-	json_decref(path);
-	printf(", \"format\": \"%s\", \"tensors\": [", m->format);
-	for (size_t i = 0; i < m->ntensors; i++) {
-		json_t *t = tensor_json(&m->tensors[i]);
-
-		fputs(i ? ",\n  " : "\n  ", stdout);
-		put_json(t);
-		json_decref(t);
-	}
-	printf("%s], \"params\": %llu, \"bytes\": %llu}\n",
-	       m->ntensors ? "\n" : "", (unsigned long long)m->params,
-	       (unsigned long long)m->nbytes);
-}
-
-static void list_text(const struct model *m)
-{
-	struct {
-		uint64_t n, params, bytes;
-	} by[DT_COUNT];
-	char name[1024], shape[256], hb[32];
-	int wname = 4, wshape = 5, wdtype = 5;
-
-	memset(by, 0, sizeof(by));
-	for (size_t i = 0; i < m->ntensors; i++) {
-		const struct tensor *t = &m->tensors[i];
-		int w;
-
-		w = text_width(text_sanitize(t->name, name, sizeof(name)));
-		if (w > wname)
-			wname = w;
-		w = (int)strlen(tensor_shape_str(t, shape, sizeof(shape)));
-		if (w > wshape)
-			wshape = w;
-		w = (int)strlen(dtype_get(t->dtype)->name);
-		if (w > wdtype)
-			wdtype = w;
-		by[t->dtype].n++;
-		by[t->dtype].params += t->params;
-		by[t->dtype].bytes += t->nbytes;
-	}
-
-	printf("%s  (%s, %zu tensors)\n\n", text_sanitize(m->path, name, sizeof(name)),
-	       m->format, m->ntensors);
-	printf("%-*s  %-*s  %-*s  %14s  %14s\n", wname, "NAME", wdtype, "DTYPE",
-	       wshape, "SHAPE", "PARAMS", "BYTES");
-	for (size_t i = 0; i < m->ntensors; i++) {
-		const struct tensor *t = &m->tensors[i];
-		int pad;
-
-		text_sanitize(t->name, name, sizeof(name));
-		pad = wname - text_width(name);
-		printf("%s%*s  %-*s  %-*s  %14llu  %14llu\n", name, pad, "",
-		       wdtype, dtype_get(t->dtype)->name, wshape,
-		       tensor_shape_str(t, shape, sizeof(shape)),
-		       (unsigned long long)t->params,
-		       (unsigned long long)t->nbytes);
-	}
-
-	printf("\n%-*s  %8s  %14s  %14s\n", wdtype, "DTYPE", "TENSORS", "PARAMS",
-	       "BYTES");
-	for (int d = 0; d < DT_COUNT; d++) {
-		if (!by[d].n)
-			continue;
-		printf("%-*s  %8llu  %14llu  %14llu  %s\n", wdtype,
-		       dtype_get(d)->name, (unsigned long long)by[d].n,
-		       (unsigned long long)by[d].params,
-		       (unsigned long long)by[d].bytes,
-		       (units_bytes(by[d].bytes, hb, sizeof(hb)), hb));
-	}
-	printf("%-*s  %8zu  %14llu  %14llu  %s\n", wdtype, "total", m->ntensors,
-	       (unsigned long long)m->params, (unsigned long long)m->nbytes,
-	       (units_bytes(m->nbytes, hb, sizeof(hb)), hb));
-}
-
-static int cmd_list(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct model m;
-	int json = 0, c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			fputs("usage: qscope list [--json] PATH\n", stdout);
-			return 0;
-		default:
-			usage_error("%s", "list: bad option");
-		}
-	}
-	if (argc - optind != 1)
-		usage_error("%s", "list needs exactly one PATH");
-	if (open_or_report(&m, argv[optind]))
-		return EXIT_BAD;
-	if (json)
-		list_json(&m);
-	else
-		list_text(&m);
-	model_release(&m);
-	return finish_stdout();
 }
 
 /* ---- the interactive browser ---- */
@@ -312,6 +148,7 @@ static int run_tui(const char *path, const struct tui_options *o)
 	return 0;
 }
 
+/* Batch commands: one line each; the code lives in tui/cmd_*.c. */
 static const struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);

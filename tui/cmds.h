@@ -1,0 +1,31 @@
+/*
+ * tui/cmds.h - the batch commands (qscope list, ...): each prints without
+ * curses and returns the exit status.  tui/main.c dispatches on the first
+ * argument; every command parses its own options with getopt_long.
+ */
+#ifndef QSCOPE_TUI_CMDS_H
+#define QSCOPE_TUI_CMDS_H
+
+#include "formats/model.h"
+
+#define EXIT_PROBLEMS 1	/* a check found problems */
+#define EXIT_BAD 2	/* bad usage or unreadable input */
+
+int cmd_list(int argc, char **argv);
+
+/* ---- shared by the commands (tui/main.c) ---- */
+
+/* Print "qscope: <fmt with arg>" and a hint, exit 2. */
+void usage_error(const char *fmt, const char *arg)
+	__attribute__((noreturn));
+
+/* model_open(), printing the one-line error; 0 or -1. */
+int open_or_report(struct model *m, const char *path);
+
+/* Print j compactly on stdout (UTF-8 kept); out of memory is fatal. */
+void json_print(const json_t *j);
+
+/* Flush stdout; 0, or 2 after a message when writing failed. */
+int finish_stdout(void);
+
+#endif
