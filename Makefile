@@ -50,12 +50,15 @@ QUIET_GEN = $(if $(V),,@echo '  GEN   $@';)
 CORE_SRCS = $(wildcard formats/*.c quant/*.c)
 UI_SRCS   = $(filter-out tui/main.c,$(wildcard tui/*.c views/*.c))
 TEST_SRCS = $(wildcard tests/unit/*.c)
+BENCH_SRCS = $(wildcard bench/*.c)
 
 CORE_OBJS = $(CORE_SRCS:%.c=$(BUILD)/%.o)
 UI_OBJS   = $(UI_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ  = $(BUILD)/tui/main.o
 TEST_OBJS = $(TEST_SRCS:%.c=$(BUILD)/%.o)
-ALL_OBJS  = $(CORE_OBJS) $(UI_OBJS) $(MAIN_OBJ) $(TEST_OBJS) $(BUILD)/demo/mkdemo.o
+BENCH_BINS = $(BENCH_SRCS:bench/%.c=$(BUILD)/bench-%)
+ALL_OBJS  = $(CORE_OBJS) $(UI_OBJS) $(MAIN_OBJ) $(TEST_OBJS) $(BUILD)/demo/mkdemo.o \
+	$(BENCH_SRCS:%.c=$(BUILD)/%.o)
 
 # The normal build puts the program at the top; other builds (check-asan)
 # keep theirs in their build folder.
@@ -98,6 +101,19 @@ $(BUILD)/mkdemo: $(BUILD)/demo/mkdemo.o $(LIB)
 $(DEMO_STAMP): $(BUILD)/mkdemo
 	$(QUIET_GEN)$(BUILD)/mkdemo demo/model
 
+# Benchmarks: each bench/NAME.c is a program that prints its own table
+# (and writes bench/results/NAME.json); bench/run drives them and the
+# numpy peers.
+$(BUILD)/bench-%: $(BUILD)/bench/%.o $(LIB)
+	$(QUIET_LD)$(CC) $(LDFLAGS) $(SAN) -o $@ $< $(LIB) $(LIBS)
+
+bench: all $(BENCH_BINS)
+	@sh tools/deps test || { echo 'missing dependencies (see above)'; exit 1; }
+	@mkdir -p bench/results
+	@for b in $(BENCH_BINS); do echo "== $$b"; ./$$b || exit 1; done
+	@for p in bench/*.py; do [ -f "$$p" ] || continue; \
+		echo "== $$p"; /usr/bin/python3 "$$p" || exit 1; done
+
 demo: all
 	./qscope
 
@@ -126,5 +142,5 @@ clean:
 
 -include $(ALL_OBJS:.o=.d)
 
-.PHONY: all demo check check-asan install uninstall clean FORCE
+.PHONY: all demo bench check check-asan install uninstall clean FORCE
 .DELETE_ON_ERROR:
