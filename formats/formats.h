@@ -9,6 +9,7 @@
 
 extern const struct format format_safetensors;
 extern const struct format format_safetensors_index;
+extern const struct format format_gguf;
 
 /* Bytes of a file that sniff() gets to see. */
 #define SNIFF_BYTES 64

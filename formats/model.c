@@ -15,6 +15,7 @@
 
 /* Tried in order; the first whose sniff() says yes opens the file. */
 static const struct format *const formats[] = {
+	&format_gguf,
 	&format_safetensors,
 	&format_safetensors_index,
 };
@@ -124,8 +125,8 @@ struct source *model_add_source(struct model *m, const char *path,
 
 	grow((void **)&m->sources, &m->sources_alloc, m->nsources + 1,
 	     sizeof(*m->sources));
-	s = &m->sources[m->nsources++];
-	memset(s, 0, sizeof(*s));
+	s = xcalloc(1, sizeof(*s));
+	m->sources[m->nsources++] = s;
 	s->path = xstrdup(path);
 	s->data = map;
 	s->size = (uint64_t)st.st_size;
@@ -277,10 +278,11 @@ void model_release(struct model *m)
 	}
 	free(m->meta);
 	for (size_t i = 0; i < m->nsources; i++) {
-		if (m->sources[i].data)
-			munmap((void *)m->sources[i].data,
-			       (size_t)m->sources[i].size);
-		free(m->sources[i].path);
+		if (m->sources[i]->data)
+			munmap((void *)m->sources[i]->data,
+			       (size_t)m->sources[i]->size);
+		free(m->sources[i]->path);
+		free(m->sources[i]);
 	}
 	free(m->sources);
 	if (m->name_index) {

@@ -85,7 +85,9 @@ struct model {
 	struct meta *meta;
 	size_t nmeta, meta_alloc;
 
-	struct source *sources;
+	/* Each source is allocated on its own: tensors point at them, so
+	 * they never move while the list grows. */
+	struct source **sources;
 	size_t nsources, sources_alloc;
 
 	uint64_t params;	/* sums over tensors */

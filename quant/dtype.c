@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "quant/ggml.h"
+
 #define QNAN_BITS 0x7fc00000u
 
 /* Elements per trip of the bulk decoders' vectorisable inner loop. */
@@ -573,33 +575,33 @@ static const struct dtype_info dtypes[DT_COUNT]	= {
 	[DT_U8]		= { "U8",		1, 1, decode_u8,	0, 1, -1 },
 	[DT_BOOL]	= { "BOOL",		1, 1, decode_bool,	0, 1, -1 },
 	/* GGUF blocks: decoders come with quant/ggml.c */
-	[DT_Q4_0]	= { "Q4_0",		32, 18, NULL,		0, 0, 2 },
-	[DT_Q4_1]	= { "Q4_1",		32, 20, NULL,		0, 0, 3 },
-	[DT_Q5_0]	= { "Q5_0",		32, 22, NULL,		0, 0, 6 },
-	[DT_Q5_1]	= { "Q5_1",		32, 24, NULL,		0, 0, 7 },
-	[DT_Q8_0]	= { "Q8_0",		32, 34, NULL,		0, 0, 8 },
-	[DT_Q8_1]	= { "Q8_1",		32, 36, NULL,		0, 0, 9 },
-	[DT_Q2_K]	= { "Q2_K",		256, 84, NULL,		0, 0, 10 },
-	[DT_Q3_K]	= { "Q3_K",		256, 110, NULL,		0, 0, 11 },
-	[DT_Q4_K]	= { "Q4_K",		256, 144, NULL,		0, 0, 12 },
-	[DT_Q5_K]	= { "Q5_K",		256, 176, NULL,		0, 0, 13 },
-	[DT_Q6_K]	= { "Q6_K",		256, 210, NULL,		0, 0, 14 },
-	[DT_Q8_K]	= { "Q8_K",		256, 292, NULL,		0, 0, 15 },
+	[DT_Q4_0]	= { "Q4_0",		32, 18, ggml_decode_q4_0,	0, 0, 2 },
+	[DT_Q4_1]	= { "Q4_1",		32, 20, ggml_decode_q4_1,	0, 0, 3 },
+	[DT_Q5_0]	= { "Q5_0",		32, 22, ggml_decode_q5_0,	0, 0, 6 },
+	[DT_Q5_1]	= { "Q5_1",		32, 24, ggml_decode_q5_1,	0, 0, 7 },
+	[DT_Q8_0]	= { "Q8_0",		32, 34, ggml_decode_q8_0,	0, 0, 8 },
+	[DT_Q8_1]	= { "Q8_1",		32, 36, ggml_decode_q8_1,	0, 0, 9 },
+	[DT_Q2_K]	= { "Q2_K",		256, 84, ggml_decode_q2_k,	0, 0, 10 },
+	[DT_Q3_K]	= { "Q3_K",		256, 110, ggml_decode_q3_k,	0, 0, 11 },
+	[DT_Q4_K]	= { "Q4_K",		256, 144, ggml_decode_q4_k,	0, 0, 12 },
+	[DT_Q5_K]	= { "Q5_K",		256, 176, ggml_decode_q5_k,	0, 0, 13 },
+	[DT_Q6_K]	= { "Q6_K",		256, 210, ggml_decode_q6_k,	0, 0, 14 },
+	[DT_Q8_K]	= { "Q8_K",		256, 292, ggml_decode_q8_k,	0, 0, 15 },
 	[DT_IQ2_XXS]	= { "IQ2_XXS",	256, 66, NULL,		0, 0, 16 },
 	[DT_IQ2_XS]	= { "IQ2_XS",	256, 74, NULL,		0, 0, 17 },
 	[DT_IQ3_XXS]	= { "IQ3_XXS",	256, 98, NULL,		0, 0, 18 },
 	[DT_IQ1_S]	= { "IQ1_S",		256, 50, NULL,		0, 0, 19 },
-	[DT_IQ4_NL]	= { "IQ4_NL",	32, 18, NULL,		0, 0, 20 },
+	[DT_IQ4_NL]	= { "IQ4_NL",	32, 18, ggml_decode_iq4_nl,	0, 0, 20 },
 	[DT_IQ3_S]	= { "IQ3_S",		256, 110, NULL,		0, 0, 21 },
 	[DT_IQ2_S]	= { "IQ2_S",		256, 82, NULL,		0, 0, 22 },
-	[DT_IQ4_XS]	= { "IQ4_XS",	256, 136, NULL,		0, 0, 23 },
+	[DT_IQ4_XS]	= { "IQ4_XS",	256, 136, ggml_decode_iq4_xs,	0, 0, 23 },
 	[DT_IQ1_M]	= { "IQ1_M",		256, 56, NULL,		0, 0, 29 },
-	[DT_TQ1_0]	= { "TQ1_0",		256, 54, NULL,		0, 0, 34 },
-	[DT_TQ2_0]	= { "TQ2_0",		256, 66, NULL,		0, 0, 35 },
-	[DT_MXFP4]	= { "MXFP4",		32, 17, NULL,		0, 0, 39 },
+	[DT_TQ1_0]	= { "TQ1_0",		256, 54, ggml_decode_tq1_0,	0, 0, 34 },
+	[DT_TQ2_0]	= { "TQ2_0",		256, 66, ggml_decode_tq2_0,	0, 0, 35 },
+	[DT_MXFP4]	= { "MXFP4",		32, 17, ggml_decode_mxfp4,	0, 0, 39 },
 	[DT_NVFP4]	= { "NVFP4",		64, 36, NULL,		0, 0, 40 },
-	[DT_Q1_0]	= { "Q1_0",		128, 18, NULL,		0, 0, 41 },
-	[DT_Q2_0]	= { "Q2_0",		64, 18, NULL,		0, 0, 42 },
+	[DT_Q1_0]	= { "Q1_0",		128, 18, ggml_decode_q1_0,	0, 0, 41 },
+	[DT_Q2_0]	= { "Q2_0",		64, 18, ggml_decode_q2_0,	0, 0, 42 },
 };
 
 const struct dtype_info *dtype_get(enum dtype d)

@@ -570,7 +570,7 @@ def sha_tree(path):
 
 
 TENSOR_KEYS = {"name", "dtype", "shape", "params", "bytes"}
-TOP_KEYS = {"path", "format", "tensors", "params", "bytes"}
+TOP_KEYS = {"path", "format", "metadata", "tensors", "params", "bytes"}
 
 
 def compare_listing(got, path, expected, folder=False):

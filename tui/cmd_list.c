@@ -50,6 +50,19 @@ static json_t *tensor_json(const struct tensor *t)
 			 "bytes", (json_int_t)t->nbytes);
 }
 
+/* "metadata": {key: value}, the first entry of a repeated key; arrays are
+ * already summaries {"type", "len", "first"} (formats/gguf.c). */
+static void metadata_json(const struct model *m)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < m->nmeta; i++)
+		if (!json_object_get(o, m->meta[i].key))
+			json_object_set(o, m->meta[i].key, m->meta[i].value);
+	json_print(o);
+	json_decref(o);
+}
+
 static void list_json(const struct model *m)
 {
 	json_t *path = json_string(m->path);
@@ -61,7 +74,9 @@ static void list_json(const struct model *m)
 	else
 		fputs("null", stdout);
 	json_decref(path);
-	printf(", \"format\": \"%s\", \"tensors\": [", m->format);
+	printf(", \"format\": \"%s\", \"metadata\": ", m->format);
+	metadata_json(m);
+	fputs(", \"tensors\": [", stdout);
 	for (size_t i = 0; i < m->ntensors; i++) {
 		json_t *t = tensor_json(&m->tensors[i]);
 

@@ -12,6 +12,7 @@
 #define EXIT_BAD 2	/* bad usage or unreadable input */
 
 int cmd_list(int argc, char **argv);
+int cmd_meta(int argc, char **argv);
 
 /* ---- shared by the commands (tui/main.c) ---- */
 

@@ -154,6 +154,7 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 } commands[] = {
 	{ "list", cmd_list },
+	{ "meta", cmd_meta },
 };
 
 int main(int argc, char **argv)

@@ -345,3 +345,77 @@ TEST(model_folder_config)
 	CHECK(found);
 	model_release(&m);
 }
+
+/* More shards than the first growth of the source list: tensors must keep
+ * pointing at their sources while the list grows. */
+TEST(model_many_shards)
+{
+	char dir[] = "/tmp/qscope-unit-shards-XXXXXX";
+	char path[256], index[8192];
+	size_t o;
+	struct model m;
+	struct err e = { "" };
+	enum { N = 40 };
+
+	if (!mkdtemp(dir)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	o = (size_t)snprintf(index, sizeof(index), "{\"weight_map\":{");
+	for (int i = 0; i < N; i++) {
+		char hdr[128], shard[64];
+		unsigned char data[4] = { 0, 0, 0x80, 0x3f };
+		size_t hl;
+		FILE *f;
+
+		snprintf(shard, sizeof(shard), "model-%05d-of-%05d.safetensors",
+			 i + 1, N);
+		snprintf(path, sizeof(path), "%s/%s", dir, shard);
+		hl = (size_t)snprintf(hdr, sizeof(hdr),
+				      "{\"t%d\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+				      i);
+		f = fopen(path, "wb");
+		if (!f)
+			break;
+		for (int k = 0; k < 8; k++)
+			fputc((int)((hl >> (8 * k)) & 0xff), f);
+		fwrite(hdr, 1, hl, f);
+		fwrite(data, 1, 4, f);
+		fclose(f);
+		o += (size_t)snprintf(index + o, sizeof(index) - o, "%s\"t%d\":\"%s\"",
+				      i ? "," : "", i, shard);
+	}
+	snprintf(index + o, sizeof(index) - o, "}}");
+
+	/* Without an index: every shard, in natural order. */
+	CHECK_EQ_I(model_open(&m, dir, &e), 0);
+	CHECK_EQ_U(m.ntensors, N);
+	for (size_t i = 0; i < m.ntensors; i++)
+		CHECK(strstr(m.tensors[i].src->path, ".safetensors") != NULL);
+	model_release(&m);
+
+	/* With one. */
+	snprintf(path, sizeof(path), "%s/model.safetensors.index.json", dir);
+	{
+		FILE *f = fopen(path, "w");
+
+		if (f) {
+			fputs(index, f);
+			fclose(f);
+		}
+	}
+	CHECK_EQ_I(model_open(&m, dir, &e), 0);
+	CHECK_EQ_U(m.ntensors, N);
+	if (m.ntensors == N)
+		CHECK_STR(m.tensors[N - 1].name, "t39");
+	model_release(&m);
+
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "%s/model-%05d-of-%05d.safetensors",
+			 dir, i + 1, N);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/model.safetensors.index.json", dir);
+	unlink(path);
+	rmdir(dir);
+}
