@@ -8,32 +8,6 @@
 #include "tui/cmds.h"
 #include "views/units.h"
 
-/* Display width of a UTF-8 string (sanitized: every character printable). */
-static int text_width(const char *s)
-{
-	mbstate_t st;
-	int w = 0;
-
-	memset(&st, 0, sizeof(st));
-	while (*s) {
-		wchar_t wc;
-		size_t k = mbrtowc(&wc, s, MB_CUR_MAX, &st);
-		int cw;
-
-		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
-			/* Not decodable in this locale: count bytes. */
-			memset(&st, 0, sizeof(st));
-			w++;
-			s++;
-			continue;
-		}
-		cw = wcwidth(wc);
-		w += cw > 0 ? cw : 0;
-		s += k;
-	}
-	return w;
-}
-
 /* ---- qscope list ---- */
 
 static json_t *tensor_json(const struct tensor *t)

@@ -23,31 +23,6 @@
 #define VALUE_MAX 200	/* bytes of a value shown in the human form */
 #define KEY_COL_MAX 48	/* wider keys push their line out, not every line */
 
-/* Display width of a sanitized UTF-8 string. */
-static int text_width(const char *s)
-{
-	mbstate_t st;
-	int w = 0;
-
-	memset(&st, 0, sizeof(st));
-	while (*s) {
-		wchar_t wc;
-		size_t k = mbrtowc(&wc, s, MB_CUR_MAX, &st);
-		int cw;
-
-		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
-			memset(&st, 0, sizeof(st));
-			w++;
-			s++;
-			continue;
-		}
-		cw = wcwidth(wc);
-		w += cw > 0 ? cw : 0;
-		s += k;
-	}
-	return w;
-}
-
 /* A growing output line. */
 struct line {
 	char *s;

@@ -26,6 +26,9 @@ int open_or_report(struct model *m, const char *path);
 /* Print j compactly on stdout (UTF-8 kept); out of memory is fatal. */
 void json_print(const json_t *j);
 
+/* Columns a sanitized UTF-8 string takes on the terminal. */
+int text_width(const char *s);
+
 /* Flush stdout; 0, or 2 after a message when writing failed. */
 int finish_stdout(void);
 

@@ -86,6 +86,32 @@ void json_print(const json_t *j)
 	free(s);
 }
 
+/* Display width of a UTF-8 string (sanitized: every character printable). */
+int text_width(const char *s)
+{
+	mbstate_t st;
+	int w = 0;
+
+	memset(&st, 0, sizeof(st));
+	while (*s) {
+		wchar_t wc;
+		size_t k = mbrtowc(&wc, s, MB_CUR_MAX, &st);
+		int cw;
+
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+			/* Not decodable in this locale: count bytes. */
+			memset(&st, 0, sizeof(st));
+			w++;
+			s++;
+			continue;
+		}
+		cw = wcwidth(wc);
+		w += cw > 0 ? cw : 0;
+		s += k;
+	}
+	return w;
+}
+
 /* ---- the interactive browser ---- */
 
 static int is_dir(const char *p)
