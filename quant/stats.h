@@ -41,6 +41,8 @@ struct histogram {
 /* Allocate nbins (>= 1) zeroed bins; lo == hi gives one bin holding it. */
 void hist_init(struct histogram *h, double lo, double hi, unsigned nbins);
 void hist_add(struct histogram *h, const float *x, size_t n);
+/* The bin hist_add() counts x in; -1 when x is outside [lo, hi] or NaN. */
+int hist_bin(const struct histogram *h, double x);
 void hist_merge(struct histogram *into, const struct histogram *from);
 void hist_release(struct histogram *h);
 

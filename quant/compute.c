@@ -1,0 +1,704 @@
+/*
+ * quant/compute.c - chunks on threads (compute_run) and the statistics
+ * pass built on it (compute_stats).  See compute.h.
+ */
+#include "quant/compute.h"
+#include "quant/dtype.h"
+#include "quant/kernel.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef int32_t v8si __attribute__((vector_size(32)));
+
+/* More threads than this are not started, whatever ctl says. */
+#define MAX_THREADS 256
+
+/* ---- compute_run ---- */
+
+size_t compute_chunk_size(const struct compute_job *job)
+{
+	size_t align = job->align > 1 ? job->align : 1;
+
+	if (align >= COMPUTE_CHUNK)
+		return align;
+	return COMPUTE_CHUNK / align * align;
+}
+
+uint64_t compute_nchunks(const struct compute_job *job)
+{
+	size_t chunk = compute_chunk_size(job);
+
+	return job->count / chunk + (job->count % chunk != 0);
+}
+
+unsigned compute_threads(const struct compute_job *job,
+			 const struct compute_ctl *ctl)
+{
+	uint64_t nchunks = compute_nchunks(job);
+	long t = ctl && ctl->threads ? (long)ctl->threads : 0;
+
+	if (t <= 0)
+		t = sysconf(_SC_NPROCESSORS_ONLN);
+	if (t < 1)
+		t = 1;
+	if (t > MAX_THREADS)
+		t = MAX_THREADS;
+	if ((uint64_t)t > nchunks)
+		t = nchunks ? (long)nchunks : 1;
+	return (unsigned)t;
+}
+
+struct run {
+	const struct compute_job *job;
+	const struct compute_ctl *ctl;
+	size_t chunk;
+	uint64_t nchunks;
+	atomic_uint_fast64_t next;	/* next chunk to hand out */
+	atomic_uint_fast64_t done;	/* chunks finished */
+	atomic_int failed;
+	atomic_int cancelled;
+};
+
+struct worker {
+	struct run *r;
+	unsigned id;
+	void *scratch;
+	pthread_t th;
+};
+
+static void work(struct worker *w)
+{
+	struct run *r = w->r;
+	const struct compute_ctl *ctl = r->ctl;
+
+	for (;;) {
+		struct compute_chunk c;
+		uint64_t i, d;
+
+		if (atomic_load_explicit(&r->failed, memory_order_relaxed))
+			break;
+		if (ctl && ctl->cancel &&
+		    __atomic_load_n(ctl->cancel, __ATOMIC_RELAXED)) {
+			atomic_store(&r->cancelled, 1);
+			break;
+		}
+		i = atomic_fetch_add(&r->next, 1);
+		if (i >= r->nchunks)
+			break;
+		c.thread = w->id;
+		c.index = i;
+		c.first = i * r->chunk;
+		c.n = r->job->count - c.first < r->chunk ?
+			(size_t)(r->job->count - c.first) : r->chunk;
+		c.chunk = r->chunk;
+		c.scratch = w->scratch;
+		if (r->job->fn(r->job->arg, &c)) {
+			atomic_store(&r->failed, 1);
+			break;
+		}
+		d = atomic_fetch_add(&r->done, 1) + 1;
+		if (w->id == 0 && ctl && ctl->progress)
+			ctl->progress(ctl->arg, (double)d / (double)r->nchunks);
+	}
+}
+
+static void *thread_main(void *arg)
+{
+	work(arg);
+	return NULL;
+}
+
+/* A scratch buffer of n bytes (NULL for 0), cache-line aligned. */
+static int scratch_alloc(void **p, size_t n)
+{
+	*p = NULL;
+	if (!n)
+		return 0;
+	n = (n + 63) / 64 * 64;
+	*p = aligned_alloc(64, n);
+	return *p ? 0 : -1;
+}
+
+int compute_run(const struct compute_job *job, const struct compute_ctl *ctl)
+{
+	struct run r;
+	struct worker *w;
+	unsigned nt = compute_threads(job, ctl), started = 1;
+	size_t bytes;
+
+	memset(&r, 0, sizeof(r));
+	r.job = job;
+	r.ctl = ctl;
+	r.chunk = compute_chunk_size(job);
+	r.nchunks = compute_nchunks(job);
+	atomic_init(&r.next, 0);
+	atomic_init(&r.done, 0);
+	atomic_init(&r.failed, 0);
+	atomic_init(&r.cancelled, 0);
+	bytes = job->scratch;
+
+	w = calloc(nt, sizeof(*w));
+	if (!w)
+		return -1;
+	for (unsigned i = 0; i < nt; i++) {
+		w[i].r = &r;
+		w[i].id = i;
+	}
+	if (scratch_alloc(&w[0].scratch, bytes)) {
+		free(w);
+		return -1;
+	}
+	/* Threads that cannot get memory or start leave their share to the
+	 * others: chunks are handed out one at a time. */
+	for (unsigned i = 1; i < nt; i++) {
+		if (scratch_alloc(&w[i].scratch, bytes))
+			break;
+		if (pthread_create(&w[i].th, NULL, thread_main, &w[i])) {
+			free(w[i].scratch);
+			w[i].scratch = NULL;
+			break;
+		}
+		started++;
+	}
+	work(&w[0]);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(w[i].th, NULL);
+	for (unsigned i = 0; i < nt; i++)
+		free(w[i].scratch);
+	free(w);
+
+	if (atomic_load(&r.failed))
+		return -1;
+	if (atomic_load(&r.cancelled) && atomic_load(&r.done) < r.nchunks)
+		return 1;
+	if (ctl && ctl->progress)
+		ctl->progress(ctl->arg, 1.0);
+	return 0;
+}
+
+/* ---- compute_stats ---- */
+
+/*
+ * Distinct-value tables.  A block of values that all have a 16-bit key
+ * naming them exactly is counted per key, one increment per value, and
+ * its statistics and bins come from the counts at the end.  Two kinds of
+ * key:
+ *  - KEY_TOP: the top 16 bits of the float32 pattern, when the low 16 are
+ *    zero: BF16 data, FP8, small integers;
+ *  - KEY_F16: the IEEE half-precision code, when the value is one: F16
+ *    data (subnormals, infinities and NaN included).
+ * Each thread has its own table of each kind, allocated at its first
+ * such block: two interleaved arrays of 64 Ki 32-bit counters, TABSTRIDE
+ * apart (not a multiple of 4 KiB, which would make the CPU think a store
+ * to one may feed the next load from the other), spilled into 64-bit
+ * counters before they could overflow.
+ */
+#define TAB 65536
+#define TABSTRIDE (TAB + 64)
+enum { KEY_TOP, KEY_F16, NKINDS };
+
+/* Values read at a time (32 KiB of floats); divides COMPUTE_CHUNK. */
+#define BLOCK 8192
+
+/* Tensors with fewer values than this skip the tables: going over the
+ * counters at the end (about 0.2 ms) costs more than binning them one by
+ * one. */
+#define TAB_MIN ((uint64_t)1 << 17)
+
+struct vtab {
+	uint32_t *t;		/* 2 * TABSTRIDE counters; NULL until used */
+	uint64_t *spill;	/* TAB counters, from the first spill on */
+	uint64_t since;		/* added to t since the last spill */
+	int clean;		/* t is all zeros again */
+};
+
+/*
+ * Tables are kept for the next call (up to POOL of them, 512 KiB each):
+ * a fresh one costs a page fault per 4 KiB the first time it is touched,
+ * which adds up over a model of many tensors.  They go back all zeros.
+ */
+#define POOL 8
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t *pool[POOL];
+static int npool;
+
+static uint32_t *tab_get(void)
+{
+	uint32_t *t = NULL;
+
+	pthread_mutex_lock(&pool_mu);
+	if (npool)
+		t = pool[--npool];
+	pthread_mutex_unlock(&pool_mu);
+	return t ? t : calloc(2 * TABSTRIDE, sizeof(*t));
+}
+
+static void tab_put(uint32_t *t, int clean)
+{
+	if (!t)
+		return;
+	if (!clean)
+		memset(t, 0, 2 * TABSTRIDE * sizeof(*t));
+	pthread_mutex_lock(&pool_mu);
+	if (npool < POOL) {
+		pool[npool++] = t;
+		t = NULL;
+	}
+	pthread_mutex_unlock(&pool_mu);
+	free(t);
+}
+
+struct stats_job {
+	chunk_read_fn *rd;
+	void *ctx;
+	struct vstats *cvs;		/* one per chunk */
+	unsigned char *exact;		/* per block: counted in a table */
+	struct vtab *vt;		/* per thread and kind */
+	int tables;			/* use them at all */
+	struct histogram *th;		/* per thread, pass 2 */
+	int pass;
+};
+
+/* KEY_TOP: whether every value's low 16 bits are zero. */
+BODY void low16_zero_body(const float *x, size_t n, int *exact)
+{
+	v8si acc = { 0 };
+	int32_t rest = 0;
+	size_t i;
+
+	for (i = 0; n - i >= 8; i += 8) {
+		v8si v;
+
+		memcpy(&v, x + i, sizeof(v));
+		acc |= v;
+	}
+	for (; i < n; i++) {
+		int32_t u;
+
+		memcpy(&u, x + i, sizeof(u));
+		rest |= u;
+	}
+	for (int j = 0; j < 8; j++)
+		rest |= acc[j];
+	*exact = (rest & 0xffff) == 0;
+}
+
+KERNEL(low16_zero, (const float *x, size_t n, int *exact), (x, n, exact))
+
+/*
+ * KEY_F16: the half-precision codes of x into key[], when every value is
+ * one exactly; stops early (exact 0) at the first group of 64 that is not.
+ * The code of a finite half h is the float32 pattern of |h| * 2^-112
+ * shifted right by 13: the product is exact (a multiple of 2^-136, the
+ * smallest half 2^-24 scaled, and below 2^16 scaled), normal halves land
+ * on exponents 1..30 and subnormal ones on float32 subnormals.  So |x| is
+ * a half when that product has its low 13 bits zero, is not zero unless x
+ * is, and |x| <= 65504.  Infinity and NaN keep their top 10 mantissa bits
+ * (the low 13 must be zero).  (Under flush-to-zero the subnormal halves
+ * fail the test and take the slow way: right, only slower.)
+ */
+BODY void f16_keys_body(const float *x, size_t n, int32_t *key, int *exact)
+{
+	typedef float v8sf __attribute__((vector_size(32)));
+	v8si bad = { 0 };
+	size_t i;
+
+	*exact = 0;
+	for (i = 0; n - i >= 8; i += 8) {
+		v8si v, a, p, spec, code;
+
+		memcpy(&v, x + i, sizeof(v));
+		a = v & 0x7fffffff;
+		p = (v8si)((v8sf)a * 0x1p-112f);
+		spec = a >= 0x7f800000;
+		bad |= (spec & a & 0x1fff) |
+		       (~spec & ((p & 0x1fff) | (a > 0x477fe000) |
+				 ((a != 0) & (p == 0))));
+		code = (spec & (0x7c00 | (a & 0x7fffff) >> 13)) |
+		       (~spec & p >> 13) | (v >> 16 & 0x8000);
+		memcpy(key + i, &code, sizeof(code));
+		if ((i & 63) == 56) {
+			int32_t b = 0;
+
+			for (int j = 0; j < 8; j++)
+				b |= bad[j];
+			if (b)
+				return;
+		}
+	}
+	for (int j = 0; j < 8; j++)
+		if (bad[j])
+			return;
+	for (; i < n; i++) {
+		int32_t u, a, p, m;
+		float f;
+
+		memcpy(&u, x + i, sizeof(u));
+		a = u & 0x7fffffff;
+		if (a >= 0x7f800000) {
+			if (a & 0x1fff)
+				return;
+			m = 0x7c00 | (a & 0x7fffff) >> 13;
+		} else {
+			memcpy(&f, &a, sizeof(f));
+			f *= 0x1p-112f;
+			memcpy(&p, &f, sizeof(p));
+			if ((p & 0x1fff) || a > 0x477fe000 || (a && !p))
+				return;
+			m = p >> 13;
+		}
+		key[i] = m | (u >> 16 & 0x8000);
+	}
+	*exact = 1;
+}
+
+KERNEL(f16_keys, (const float *x, size_t n, int32_t *key, int *exact),
+       (x, n, key, exact))
+
+static void count_top(uint32_t *t, const float *x, size_t n)
+{
+	uint32_t *t1 = t + TABSTRIDE;
+	size_t i;
+
+	for (i = 0; n - i >= 2; i += 2) {
+		uint32_t a, b;
+
+		memcpy(&a, x + i, sizeof(a));
+		memcpy(&b, x + i + 1, sizeof(b));
+		t[a >> 16]++;
+		t1[b >> 16]++;
+	}
+	for (; i < n; i++) {
+		uint32_t a;
+
+		memcpy(&a, x + i, sizeof(a));
+		t[a >> 16]++;
+	}
+}
+
+static void count_keys(uint32_t *t, const int32_t *key, size_t n)
+{
+	uint32_t *t1 = t + TABSTRIDE;
+	size_t i;
+
+	for (i = 0; n - i >= 2; i += 2) {
+		t[key[i]]++;
+		t1[key[i + 1]]++;
+	}
+	for (; i < n; i++)
+		t[key[i]]++;
+}
+
+/* Make room in v's table for n more; 0, or -1 out of memory. */
+static int vtab_room(struct vtab *v, size_t n)
+{
+	if (!v->t && !(v->t = tab_get()))
+		return -1;
+	if (v->since + n > UINT32_MAX) {
+		if (!v->spill && !(v->spill = calloc(TAB, sizeof(*v->spill))))
+			return -1;
+		for (size_t i = 0; i < TAB; i++) {
+			v->spill[i] += (uint64_t)v->t[i] + v->t[TABSTRIDE + i];
+			v->t[i] = v->t[TABSTRIDE + i] = 0;
+		}
+		v->since = 0;
+	}
+	v->since += n;
+	return 0;
+}
+
+/*
+ * Pass 1 on one block of a chunk: into a table when its values have keys
+ * (1), else into the chunk's vstats (0); -1 when out of memory.
+ */
+static int stats_block(struct stats_job *j, unsigned thread,
+		       struct vstats *vs, const float *buf, int32_t *key,
+		       size_t n)
+{
+	struct vtab *v = j->vt + (size_t)thread * NKINDS;
+	int exact = 0;
+
+	if (!j->tables) {
+		vstats_add(vs, buf, n);
+		return 0;
+	}
+	low16_zero(buf, n, &exact);
+	if (exact) {
+		if (vtab_room(&v[KEY_TOP], n))
+			return -1;
+		count_top(v[KEY_TOP].t, buf, n);
+		return 1;
+	}
+	f16_keys(buf, n, key, &exact);
+	if (exact) {
+		if (vtab_room(&v[KEY_F16], n))
+			return -1;
+		count_keys(v[KEY_F16].t, key, n);
+		return 1;
+	}
+	vstats_add(vs, buf, n);
+	return 0;
+}
+
+/*
+ * A chunk is read in blocks of BLOCK values: a buffer that stays in the
+ * first-level cache makes decoding and the passes over it several times
+ * faster than a chunk-sized one (measured: 0.1 against 0.45 ns a value
+ * to decode BF16).  Pass 2 reads again only the blocks pass 1 could not
+ * count by key.  Scratch: BLOCK floats, then BLOCK keys.
+ */
+static int stats_work(void *arg, const struct compute_chunk *c)
+{
+	struct stats_job *j = arg;
+	float *buf = c->scratch;
+	int32_t *key = (int32_t *)(buf + BLOCK);
+
+	if (j->pass == 1)
+		vstats_init(&j->cvs[c->index]);
+	for (size_t off = 0; off < c->n; off += BLOCK) {
+		size_t n = c->n - off < BLOCK ? c->n - off : BLOCK;
+		uint64_t b = (c->first + off) / BLOCK;
+		int rc;
+
+		if (j->pass == 2 && j->exact[b])
+			continue;
+		if (j->rd(j->ctx, c->first + off, n, buf))
+			return -1;
+		if (j->pass == 2) {
+			hist_add(&j->th[c->thread], buf, n);
+			continue;
+		}
+		rc = stats_block(j, c->thread, &j->cvs[c->index], buf, key, n);
+		if (rc < 0)
+			return -1;
+		j->exact[b] = (unsigned char)rc;
+	}
+	return 0;
+}
+
+/* Progress of one pass mapped into [base, base + span] of the whole. */
+struct part {
+	const struct compute_ctl *outer;
+	double base, span;
+};
+
+static void part_progress(void *arg, double done)
+{
+	struct part *p = arg;
+
+	p->outer->progress(p->outer->arg, p->base + p->span * done);
+}
+
+static void ctl_part(struct compute_ctl *c, struct part *p,
+		     const struct compute_ctl *outer, double base, double span)
+{
+	memset(c, 0, sizeof(*c));
+	if (!outer)
+		return;
+	*c = *outer;
+	if (outer->progress) {
+		p->outer = outer;
+		p->base = base;
+		p->span = span;
+		c->progress = part_progress;
+		c->arg = p;
+	}
+}
+
+/* ---- from the tables to statistics and bins ---- */
+
+/* Add up the threads' tables of a kind into tot (TAB entries, zeroed),
+ * leaving them all zeros. */
+static void tab_total(struct stats_job *j, unsigned nt, int kind,
+		      uint64_t *tot)
+{
+	for (unsigned t = 0; t < nt; t++) {
+		struct vtab *v = &j->vt[(size_t)t * NKINDS + kind];
+		uint32_t *t0 = v->t, *t1 = t0 + TABSTRIDE;
+
+		if (!v->t)
+			continue;
+		for (size_t key = 0; key < TAB; key++) {
+			tot[key] += (uint64_t)t0[key] + t1[key];
+			t0[key] = t1[key] = 0;
+		}
+		v->clean = 1;
+		if (v->spill)
+			for (size_t key = 0; key < TAB; key++)
+				tot[key] += v->spill[key];
+	}
+}
+
+/* The value of a key; NaN, +inf or -inf for the non-finite ones. */
+static double key_value(int kind, uint32_t key)
+{
+	uint32_t bits = key << 16;
+	float v;
+
+	if (kind == KEY_F16)
+		return f16_to_f32((uint16_t)key);
+	memcpy(&v, &bits, sizeof(v));
+	return v;
+}
+
+/* The statistics of the values counted in tot.  Sums go over the keys in
+ * order; each term n * v is exact while n < 2^42 (v has at most 11
+ * significant bits), so they are more accurate than streaming ones. */
+static void tab_vstats(const uint64_t *tot, int kind, struct vstats *s)
+{
+	vstats_init(s);
+	for (uint32_t key = 0; key < TAB; key++) {
+		uint64_t n = tot[key];
+		double v;
+
+		if (!n)
+			continue;
+		s->count += n;
+		v = key_value(kind, key);
+		if (isnan(v)) {
+			s->nan += n;
+			continue;
+		}
+		if (isinf(v)) {
+			s->inf += n;
+			continue;
+		}
+		if (v == 0)
+			s->zeros += n;
+		s->sum += (double)n * v;
+		s->sumsq += (double)n * (v * v);
+		s->min = v < s->min ? v : s->min;
+		s->max = v > s->max ? v : s->max;
+		s->absmax = fabs(v) > s->absmax ? fabs(v) : s->absmax;
+	}
+}
+
+/* Bin the finite values counted in tot. */
+static void tab_bin(const uint64_t *tot, int kind, struct histogram *h)
+{
+	for (uint32_t key = 0; key < TAB; key++) {
+		int b;
+
+		if (!tot[key])
+			continue;
+		b = hist_bin(h, key_value(kind, key));	/* -1: NaN, inf */
+		if (b >= 0)
+			h->counts[b] += tot[key];
+	}
+}
+
+static void job_release(struct stats_job *j, unsigned nt)
+{
+	if (j->vt) {
+		for (size_t i = 0; i < (size_t)nt * NKINDS; i++) {
+			tab_put(j->vt[i].t, j->vt[i].clean);
+			free(j->vt[i].spill);
+		}
+	}
+	free(j->vt);
+	free(j->th);
+	free(j->exact);
+	free(j->cvs);
+}
+
+int compute_stats(chunk_read_fn *rd, void *ctx, uint64_t count, unsigned nbins,
+		  const struct compute_ctl *ctl, struct vstats *vs,
+		  struct histogram *h)
+{
+	struct stats_job j;
+	struct compute_job job = { count, 1, BLOCK * (sizeof(float) +
+						      sizeof(int32_t)),
+				   stats_work, &j };
+	struct compute_ctl c;
+	struct part p;
+	uint64_t nchunks = compute_nchunks(&job), npass2 = 0;
+	uint64_t nblocks = count / BLOCK + (count % BLOCK != 0);
+	unsigned nt = compute_threads(&job, ctl);
+	uint64_t *tot[NKINDS] = { NULL, NULL };
+	int rc = -1;
+
+	memset(&j, 0, sizeof(j));
+	memset(h, 0, sizeof(*h));
+	vstats_init(vs);
+	j.rd = rd;
+	j.ctx = ctx;
+	j.tables = count >= TAB_MIN;
+	j.cvs = calloc(nchunks ? nchunks : 1, sizeof(*j.cvs));
+	j.exact = calloc(nblocks ? nblocks : 1, 1);
+	j.vt = calloc((size_t)nt * NKINDS, sizeof(*j.vt));
+	if (!j.cvs || !j.exact || !j.vt)
+		goto out;
+
+	/* Pass 1: everything but the bins of the blocks without keys. */
+	j.pass = 1;
+	ctl_part(&c, &p, ctl, 0, 0.5);
+	rc = compute_run(&job, &c);
+	if (rc)
+		goto out;
+	for (uint64_t i = 0; i < nchunks; i++)
+		vstats_merge(vs, &j.cvs[i]);
+	for (uint64_t i = 0; i < nblocks; i++)
+		npass2 += !j.exact[i];
+	for (int kind = 0; kind < NKINDS && j.tables; kind++) {
+		struct vstats tv;
+		int used = 0;
+
+		for (unsigned t = 0; t < nt; t++)
+			used |= j.vt[(size_t)t * NKINDS + kind].t != NULL;
+		if (!used)
+			continue;
+		if (!(tot[kind] = calloc(TAB, sizeof(*tot[kind])))) {
+			rc = -1;
+			goto out;
+		}
+		tab_total(&j, nt, kind, tot[kind]);
+		tab_vstats(tot[kind], kind, &tv);
+		vstats_merge(vs, &tv);
+	}
+	if (vs->count == vs->nan + vs->inf) {
+		hist_init(h, 0, 0, 1);
+		goto done;
+	}
+	hist_init(h, vs->min, vs->max, nbins);
+	for (int kind = 0; kind < NKINDS; kind++)
+		if (tot[kind])
+			tab_bin(tot[kind], kind, h);
+
+	/* Pass 2: the other blocks, value by value. */
+	if (npass2) {
+		j.pass = 2;
+		if (!(j.th = calloc(nt, sizeof(*j.th)))) {
+			rc = -1;
+			goto out;
+		}
+		for (unsigned t = 0; t < nt; t++)
+			hist_init(&j.th[t], vs->min, vs->max, nbins);
+		ctl_part(&c, &p, ctl, 0.5, 0.5);
+		rc = compute_run(&job, &c);
+		for (unsigned t = 0; t < nt; t++) {
+			hist_merge(h, &j.th[t]);
+			hist_release(&j.th[t]);
+		}
+		if (rc)
+			goto out;
+	}
+done:
+	if (ctl && ctl->progress)
+		ctl->progress(ctl->arg, 1.0);
+	rc = 0;
+out:
+	if (rc) {
+		hist_release(h);
+		vstats_init(vs);
+	}
+	for (int kind = 0; kind < NKINDS; kind++)
+		free(tot[kind]);
+	job_release(&j, nt);
+	return rc;
+}
