@@ -181,6 +181,9 @@ static const struct command {
 } commands[] = {
 	{ "list", cmd_list },
 	{ "meta", cmd_meta },
+	{ "stats", cmd_stats },
+	{ "schemes", cmd_schemes },
+	{ "try", cmd_try },
 };
 
 int main(int argc, char **argv)
