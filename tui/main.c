@@ -23,16 +23,24 @@
 static const char usage_text[] =
 	"usage: qscope [--color=WHEN] [--ascii] [PATH]\n"
 	"       qscope list [--json] PATH\n"
+	"       qscope meta [--json] PATH\n"
+	"       qscope stats [--json] [--bins N] PATH [NAME...]\n"
+	"       qscope schemes [--json]\n"
+	"       qscope try [--json] [--threads N] PATH SCHEME [NAME...]\n"
 	"       qscope --help | --version\n"
 	"\n"
-	"Inspect machine-learning checkpoints: tensors, dtypes, shapes, memory.\n"
-	"PATH is a safetensors file, a model folder (sharded, with or without\n"
-	"model.safetensors.index.json) or an index file.  With no PATH, qscope\n"
-	"opens its built-in demo checkpoint.\n"
+	"Inspect machine-learning checkpoints and try number formats on them.\n"
+	"PATH is a safetensors file, a GGUF file (v1-v3, split models too), a\n"
+	"model folder (sharded, with or without model.safetensors.index.json)\n"
+	"or an index file.  With no PATH, qscope opens its built-in demo.\n"
+	"NAME selects tensors by name or glob ('*.mlp.*').\n"
 	"\n"
 	"commands:\n"
-	"  list [--json] PATH   tensors with dtype, shape, params and bytes;\n"
-	"                       totals by dtype\n"
+	"  list      tensors with dtype, shape, params and bytes; totals by dtype\n"
+	"  meta      metadata: GGUF keys, safetensors __metadata__, config.json\n"
+	"  stats     min, max, mean, std, absmax, zeros, NaN, Inf, histogram\n"
+	"  schemes   every number format with its bits per weight\n"
+	"  try       error and size of a number format, per tensor and in total\n"
 	"\n"
 	"options:\n"
 	"  --color=WHEN   auto (default; off when NO_COLOR is set), always, never\n"
@@ -184,6 +192,7 @@ static const struct command {
 	{ "stats", cmd_stats },
 	{ "schemes", cmd_schemes },
 	{ "try", cmd_try },
+	{ "quantize", cmd_quantize },
 };
 
 int main(int argc, char **argv)
