@@ -1,6 +1,7 @@
 /*
  * formats/gguf.c - GGUF files (v1, v2, v3; little-endian), and split GGUF
- * models (NAME-00001-of-00003.gguf) opened as one model.
+ * models (NAME-00001-of-00003.gguf) opened as one model; and, at the end of
+ * this file, the writer (formats/gguf.h says what it writes).
  *
  * Layout (FORMATS.md 2.1): "GGUF", u32 version, counts of tensors and of
  * key/value pairs, the KVs, the tensor infos, padding to the alignment
@@ -35,15 +36,22 @@
  * certain, while a GGUF file whose n_tensors has low byte '{' would pass
  * the safetensors sniff.
  */
+#include "formats/gguf.h"
+
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "formats/formats.h"
+#include "quant/ggml.h"
 
 #define GGUF_DEFAULT_ALIGNMENT 32
 #define GGUF_MAX_DIMS 4
@@ -899,8 +907,8 @@ static void drop_last_source(struct model *m)
 	if (s->data)
 		munmap((void *)s->data, (size_t)s->size);
 	free(s->path);
-	memset(s, 0, sizeof(*s));
-	m->nsources--;
+	free(s);
+	m->sources[--m->nsources] = NULL;
 }
 
 /*
@@ -1027,3 +1035,964 @@ const struct format format_gguf = {
 	.sniff = gguf_sniff,
 	.open = gguf_open,
 };
+
+/* ==================================================================== */
+/* Writing (formats/gguf.h)                                             */
+/* ==================================================================== */
+
+#define GGUF_QNT_VERSION 2	/* general.quantization_version ggml writes */
+#define WRITE_CHUNK (1u << 19)	/* elements converted at a time (2 MB of
+				 * floats); a multiple of every block */
+#define COPY_CHUNK (8u << 20)	/* bytes copied at a time */
+#define HEADER_BUF (1u << 16)	/* header bytes gathered per write() */
+#define GGUF_MAX_THREADS 8	/* converting a chunk (WRITE_CHUNK / 65536) */
+
+static const struct {
+	enum dtype d;
+	int ftype;
+} ftypes[] = {
+	/* llama_model_loader's guess from the main type (llama.cpp) */
+	{ DT_F32, 0 }, { DT_F16, 1 }, { DT_Q4_0, 2 }, { DT_Q4_1, 3 },
+	{ DT_Q8_0, 7 }, { DT_Q5_0, 8 }, { DT_Q5_1, 9 }, { DT_Q2_K, 10 },
+	{ DT_Q3_K, 12 }, { DT_Q4_K, 15 }, { DT_Q5_K, 17 }, { DT_Q6_K, 18 },
+	{ DT_IQ2_XXS, 19 }, { DT_IQ2_XS, 20 }, { DT_IQ3_XXS, 23 },
+	{ DT_IQ1_S, 24 }, { DT_IQ4_NL, 25 }, { DT_IQ3_S, 26 },
+	{ DT_IQ2_S, 28 }, { DT_IQ4_XS, 30 }, { DT_IQ1_M, 31 },
+	{ DT_BF16, 32 }, { DT_TQ1_0, 36 }, { DT_TQ2_0, 37 },
+	{ DT_MXFP4, 38 },
+};
+
+int gguf_ftype(enum dtype d)
+{
+	for (size_t i = 0; i < sizeof(ftypes) / sizeof(ftypes[0]); i++)
+		if (ftypes[i].d == d)
+			return ftypes[i].ftype;
+	return -1;
+}
+
+int gguf_can_encode(enum dtype d)
+{
+	if (d == DT_F32 || d == DT_F16 || d == DT_BF16)
+		return 1;
+	return dtype_get(d)->ggml >= 0 && ggml_can_quantize(d);
+}
+
+/* One KV of an input file, as bytes of its source. */
+struct kv {
+	const struct source *src;
+	const unsigned char *key;	/* klen raw bytes, not NUL-terminated */
+	uint64_t klen;
+	uint32_t type;
+	uint64_t begin, value, end;	/* key length field, value, past it */
+	int v1;				/* lengths are u32: widen them */
+};
+
+struct kvlist {
+	struct kv *kv;
+	size_t n, alloc;
+};
+
+/* Append the KVs of src to l. */
+static int walk_kvs(const struct source *src, struct kvlist *l,
+		    struct err *e)
+{
+	struct parsed ps;
+	struct rd r;
+
+	memset(&ps, 0, sizeof(ps));
+	rd_init(&r, src, e);
+	if (parse_header(&r, &ps))
+		return -1;
+	for (uint64_t i = 0; i < ps.nkv; i++) {
+		struct kv k;
+
+		memset(&k, 0, sizeof(k));
+		k.src = src;
+		k.v1 = r.v1;
+		k.begin = r.pos;
+		if (get_strlen(&r, &k.klen, "key"))
+			return -1;
+		k.key = r.data + r.pos;
+		r.pos += k.klen;
+		if (get32(&r, &k.type, "the value type"))
+			return -1;
+		if (k.type >= GT_COUNT)
+			return fail(&r, "unknown value type %u", k.type);
+		k.value = r.pos;
+		if (read_value(&r, k.type, 0, NULL, NULL, 0))
+			return -1;
+		k.end = r.pos;
+		if (l->n == l->alloc) {
+			l->alloc = l->alloc ? l->alloc * 2 : 64;
+			l->kv = xrealloc(l->kv, l->alloc * sizeof(*l->kv));
+		}
+		l->kv[l->n++] = k;
+	}
+	return 0;
+}
+
+static int key_is(const struct kv *k, const char *s)
+{
+	size_t n = strlen(s);
+
+	return k->klen == n && memcmp(k->key, s, n) == 0;
+}
+
+/* ---- the output file ---- */
+
+struct wr {
+	int fd;
+	const char *path;		/* out_path, for messages */
+	unsigned char buf[HEADER_BUF];
+	size_t len;			/* bytes waiting in buf */
+	uint64_t done, total;		/* for the progress callback */
+	gguf_progress_fn *cb;
+	void *arg;
+	struct err *e;
+};
+
+static int w_write(struct wr *w, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n) {
+		ssize_t k = write(w->fd, b, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			err_set(w->e, "'%s': cannot write: %s", w->path,
+				strerror(k < 0 ? errno : ENOSPC));
+			return -1;
+		}
+		b += k;
+		n -= (size_t)k;
+		w->done += (uint64_t)k;
+	}
+	return 0;
+}
+
+static int w_flush(struct wr *w)
+{
+	size_t n = w->len;
+
+	w->len = 0;
+	return w_write(w, w->buf, n);
+}
+
+/* Bytes through the buffer; big runs go straight to the file. */
+static int w_put(struct wr *w, const void *p, uint64_t n)
+{
+	const unsigned char *b = p;
+
+	if (n <= sizeof(w->buf) - w->len) {
+		memcpy(w->buf + w->len, p, (size_t)n);
+		w->len += (size_t)n;
+		return 0;
+	}
+	if (w_flush(w))
+		return -1;
+	if (n <= sizeof(w->buf)) {
+		memcpy(w->buf, p, (size_t)n);
+		w->len = (size_t)n;
+		return 0;
+	}
+	while (n) {
+		uint64_t k = n < COPY_CHUNK ? n : COPY_CHUNK;
+
+		if (w_write(w, b, (size_t)k))
+			return -1;
+		b += k;
+		n -= k;
+	}
+	return 0;
+}
+
+static int w_u32(struct wr *w, uint32_t v)
+{
+	unsigned char b[4] = { v & 0xFF, v >> 8 & 0xFF, v >> 16 & 0xFF,
+			       v >> 24 };
+
+	return w_put(w, b, 4);
+}
+
+static int w_u64(struct wr *w, uint64_t v)
+{
+	return w_u32(w, (uint32_t)v) || w_u32(w, (uint32_t)(v >> 32));
+}
+
+static int w_zeros(struct wr *w, uint64_t n)
+{
+	static const unsigned char z[256];
+
+	while (n) {
+		uint64_t k = n < sizeof(z) ? n : sizeof(z);
+
+		if (w_put(w, z, k))
+			return -1;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Report progress; -1 (e filled) when the callback asks to stop. */
+static int w_tick(struct wr *w)
+{
+	if (w->cb && w->cb(w->done + w->len, w->total, w->arg)) {
+		err_set(w->e, "'%s': interrupted; nothing was written",
+			w->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- metadata out ---- */
+
+/* v1 value at r (type t), widened to v3, into w (or only counted into
+ * *size when w is NULL). */
+static int v1_value(struct rd *r, uint32_t t, struct wr *w, uint64_t *size)
+{
+	uint32_t et;
+	uint64_t n;
+
+	if (t == GT_STRING) {
+		if (get_strlen(r, &n, "string"))
+			return -1;
+		*size += 8 + n;
+		if (w && (w_u64(w, n) || w_put(w, r->data + r->pos, n)))
+			return -1;
+		r->pos += n;
+		return 0;
+	}
+	if (t != GT_ARRAY) {
+		n = min_size(r, t);
+		if (need(r, n, type_names[t]))
+			return -1;
+		*size += n;
+		if (w && w_put(w, r->data + r->pos, n))
+			return -1;
+		r->pos += n;
+		return 0;
+	}
+	if (get32(r, &et, "the array element type") ||
+	    getn(r, &n, "the array length"))
+		return -1;
+	if (et >= GT_COUNT)
+		return fail(r, "unknown array element type %u", et);
+	*size += 12;
+	if (w && (w_u32(w, et) || w_u64(w, n)))
+		return -1;
+	if (et != GT_STRING && et != GT_ARRAY) {
+		uint64_t sz = min_size(r, et);
+
+		if (n > left(r) / sz)
+			return fail(r, "array runs past the end of the file");
+		*size += n * sz;
+		if (w && w_put(w, r->data + r->pos, n * sz))
+			return -1;
+		r->pos += n * sz;
+		return 0;
+	}
+	for (uint64_t i = 0; i < n; i++)
+		if (v1_value(r, et, w, size))
+			return -1;
+	return 0;
+}
+
+/* One KV as GGUF v3 bytes into w; or, with w NULL, its size in *size. */
+static int kv_out(const struct kv *k, struct wr *w, uint64_t *size,
+		  struct err *e)
+{
+	struct rd r;
+
+	*size = 0;
+	if (!k->v1) {
+		*size = k->end - k->begin;
+		return w ? w_put(w, k->src->data + k->begin, *size) : 0;
+	}
+	*size = 8 + k->klen + 4;
+	if (w && (w_u64(w, k->klen) || w_put(w, k->key, k->klen) ||
+		  w_u32(w, k->type)))
+		return -1;
+	rd_init(&r, k->src, e);
+	r.v1 = 1;
+	r.pos = k->value;
+	return v1_value(&r, k->type, w, size);
+}
+
+/* A u32 KV of our own. */
+static uint64_t u32_kv_size(const char *key)
+{
+	return 8 + strlen(key) + 4 + 4;
+}
+
+static int u32_kv_out(struct wr *w, const char *key, uint32_t v)
+{
+	return w_u64(w, strlen(key)) || w_put(w, key, strlen(key)) ||
+	       w_u32(w, GT_U32) || w_u32(w, v);
+}
+
+/* ---- releasing input pages ---- */
+
+/*
+ * 1 if p lies in a mapping of a file (a line of /proc/self/maps with an
+ * inode): only then may its pages be dropped with MADV_DONTNEED, which
+ * would zero anonymous memory but refaults a file's pages from the file.
+ */
+static int file_backed(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	char line[512];
+	int yes = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, ino;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s %*x %*x:%*x %lu", &lo, &hi,
+			   perms, &ino) == 4 && a >= lo && a < hi) {
+			yes = ino != 0 && perms[1] != 'w';
+			break;
+		}
+	}
+	fclose(f);
+	return yes;
+}
+
+/* Drop the pages of [p, p + n) that we have read from the process (not
+ * from the page cache), so that RSS stays flat however big the input. */
+static void release(const unsigned char *p, uint64_t n)
+{
+	static long pg;
+	uintptr_t a = (uintptr_t)p, b;
+
+	if (!pg)
+		pg = sysconf(_SC_PAGESIZE);
+	if (pg <= 0 || !n)
+		return;
+	b = (a + (uintptr_t)n) & ~(uintptr_t)(pg - 1);
+	a &= ~(uintptr_t)(pg - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* ---- tensor data out ---- */
+
+static uint64_t align_up(uint64_t x, uint32_t a)
+{
+	return x + (a - x % a) % a;
+}
+
+static void put_le16(unsigned char *p, uint16_t v)
+{
+	p[0] = v & 0xFF;
+	p[1] = v >> 8;
+}
+
+/* n floats as type d into out; returns the bytes written. */
+static size_t encode(enum dtype d, const float *x, unsigned char *out,
+		     size_t n)
+{
+	const struct dtype_info *di = dtype_get(d);
+
+	switch (d) {
+	case DT_F32:
+		for (size_t i = 0; i < n; i++) {
+			uint32_t u;
+
+			memcpy(&u, &x[i], 4);
+			out[4 * i] = u & 0xFF;
+			out[4 * i + 1] = u >> 8 & 0xFF;
+			out[4 * i + 2] = u >> 16 & 0xFF;
+			out[4 * i + 3] = u >> 24;
+		}
+		break;
+	case DT_F16:
+		for (size_t i = 0; i < n; i++)
+			put_le16(out + 2 * i, f32_to_f16(x[i]));
+		break;
+	case DT_BF16:
+		for (size_t i = 0; i < n; i++)
+			put_le16(out + 2 * i, f32_to_bf16(x[i]));
+		break;
+	default:
+		ggml_quantize(d, x, out, n);	/* type and n checked */
+		break;
+	}
+	return n / di->block * di->block_bytes;
+}
+
+/* One thread's share of a chunk: elements [first, first + n) of t. */
+struct part {
+	const struct model *m;
+	const struct tensor *t;
+	enum dtype to;
+	uint64_t first;
+	size_t n;
+	float *f;
+	unsigned char *o;
+	int rc;
+	struct err e;
+};
+
+static void *convert_part(void *arg)
+{
+	struct part *p = arg;
+
+	p->rc = tensor_read_f32(p->m, p->t, p->first, p->n, p->f, &p->e);
+	if (p->rc == 0)
+		encode(p->to, p->f, p->o, p->n);
+	return NULL;
+}
+
+/*
+ * Decode and encode n elements of t from first into obuf, the chunk cut
+ * in nthreads parts of whole 256-element runs (whole blocks of every
+ * type, so the bytes are those of one thread); *bytes gets their size.
+ * Returns 0, or -1 with e filled.
+ */
+static int convert(const struct model *m, const struct tensor *t,
+		   enum dtype to, uint64_t first, size_t n, float *fbuf,
+		   unsigned char *obuf, int nthreads, size_t *bytes,
+		   struct err *e)
+{
+	const struct dtype_info *di = dtype_get(to);
+	struct part parts[GGUF_MAX_THREADS];
+	pthread_t tid[GGUF_MAX_THREADS];
+	int started[GGUF_MAX_THREADS];
+	size_t per = (n + (size_t)nthreads - 1) / (size_t)nthreads;
+	int k, np = 0, rc = 0;
+
+	per = (per + 255) / 256 * 256;
+	if (per < 65536)	/* threads cost more than they bring */
+		per = 65536;
+	for (size_t at = 0; at < n; at += per, np++) {
+		struct part *p = &parts[np];
+
+		p->m = m;
+		p->t = t;
+		p->to = to;
+		p->first = first + at;
+		p->n = n - at < per ? n - at : per;
+		p->f = fbuf + at;
+		p->o = obuf + at / di->block * di->block_bytes;
+		p->rc = 0;
+	}
+	for (k = 1; k < np; k++)
+		started[k] = pthread_create(&tid[k], NULL, convert_part,
+					    &parts[k]) == 0;
+	convert_part(&parts[0]);
+	for (k = 1; k < np; k++) {
+		if (started[k])
+			pthread_join(tid[k], NULL);
+		else
+			convert_part(&parts[k]);
+	}
+	for (k = 0; k < np; k++)
+		if (parts[k].rc && !rc) {
+			*e = parts[k].e;
+			rc = -1;
+		}
+	*bytes = n / di->block * di->block_bytes;
+	return rc;
+}
+
+/* Threads converting a chunk: the CPUs online, at most GGUF_MAX_THREADS. */
+static int thread_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > GGUF_MAX_THREADS ? GGUF_MAX_THREADS : (int)n;
+}
+
+struct job {
+	const struct model *m;
+	const enum dtype *types;	/* per tensor, resolved */
+	float *fbuf;			/* WRITE_CHUNK floats */
+	unsigned char *obuf;		/* their encoding */
+	int nthreads;
+	const struct source *dropping;	/* last source checked, and */
+	int drop_ok;			/* whether its pages may be dropped */
+};
+
+static void job_release(struct job *j, const struct tensor *t,
+			const unsigned char *p, uint64_t n)
+{
+	if (t->src != j->dropping) {
+		j->dropping = t->src;
+		j->drop_ok = t->src->data && file_backed(t->src->data);
+	}
+	if (j->drop_ok)
+		release(p, n);
+}
+
+static int write_tensor(struct wr *w, struct job *j, const struct tensor *t,
+			enum dtype to)
+{
+	const struct dtype_info *si = dtype_get(t->dtype);
+
+	if (to == t->dtype) {
+		for (uint64_t off = 0; off < t->nbytes;) {
+			uint64_t n = t->nbytes - off;
+
+			if (n > COPY_CHUNK)
+				n = COPY_CHUNK;
+			if (w_put(w, t->data + off, n))
+				return -1;
+			job_release(j, t, t->data + off, n);
+			off += n;
+			if (w_tick(w))
+				return -1;
+		}
+		return 0;
+	}
+	for (uint64_t first = 0; first < t->params;) {
+		uint64_t n = t->params - first;
+		size_t bytes;
+
+		if (n > WRITE_CHUNK)
+			n = WRITE_CHUNK;
+		if (convert(j->m, t, to, first, (size_t)n, j->fbuf, j->obuf,
+			    j->nthreads, &bytes, w->e) ||
+		    w_put(w, j->obuf, bytes))
+			return -1;
+		/* The source bytes just decoded (whole blocks around them). */
+		job_release(j, t, t->data + first / si->block * si->block_bytes,
+			    n / si->block * si->block_bytes);
+		first += n;
+		if (w_tick(w))
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- checks before writing ---- */
+
+static int is_gguf_source(const struct source *s)
+{
+	return s->size >= 4 && memcmp(s->data, "GGUF", 4) == 0;
+}
+
+/* The type tensor i is written in, checked; DT_NONE with e filled if it
+ * cannot be. */
+static enum dtype target_type(const struct model *m, const enum dtype *types,
+			      size_t i, const char *out, struct err *e)
+{
+	const struct tensor *t = &m->tensors[i];
+	enum dtype to = types && types[i] != DT_NONE ? types[i] : t->dtype;
+	const struct dtype_info *ti = dtype_get(to), *si = dtype_get(t->dtype);
+	char nb[256];
+	uint64_t row = t->ndim ? t->shape[t->ndim - 1] : 1;
+
+	text_sanitize(t->name, nb, sizeof(nb));
+	if (!is_gguf_source(t->src)) {
+		err_set(e, "'%s': tensor '%s' is not from a GGUF file; only GGUF models can be written as GGUF",
+			m->path, nb);
+		return DT_NONE;
+	}
+	if (to == t->dtype)
+		return to;
+	if (ti->ggml < 0 || !gguf_can_encode(to)) {
+		err_set(e, "'%s': tensor '%s': qscope cannot write %s values to GGUF",
+			out, nb, ti->name);
+		return DT_NONE;
+	}
+	if (!si->decode) {
+		err_set(e, "'%s': tensor '%s': values of %s cannot be decoded, so it can only be copied as %s",
+			t->src->path, nb, si->name, si->name);
+		return DT_NONE;
+	}
+	if (row % ti->block) {
+		err_set(e, "'%s': tensor '%s': row of %llu is not a multiple of %s's block of %u",
+			out, nb, (unsigned long long)row, ti->name, ti->block);
+		return DT_NONE;
+	}
+	return to;
+}
+
+/* The sources whose KVs make the metadata, in the order the reader took
+ * them: by first tensor (shard order), then the GGUF files without
+ * tensors. */
+static size_t kv_sources(const struct model *m, const struct source **out)
+{
+	size_t n = 0;
+
+	for (size_t pass = 0; pass < 2; pass++) {
+		size_t count = pass ? m->nsources : m->ntensors;
+
+		for (size_t i = 0; i < count; i++) {
+			const struct source *s = pass ? m->sources[i] :
+							m->tensors[i].src;
+			size_t k = 0;
+
+			if (!is_gguf_source(s))
+				continue;
+			while (k < n && out[k] != s)
+				k++;
+			if (k == n)
+				out[n++] = s;
+		}
+	}
+	return n;
+}
+
+/* Which KVs go out: keep[i] for l->kv[i]. */
+static void choose_kvs(const struct kvlist *l, int rewrite, char *keep)
+{
+	static const char *const dropped[] = {
+		"split.no", "split.count", "split.tensors.count",
+	};
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct kv *k = &l->kv[i];
+
+		keep[i] = 1;
+		for (size_t d = 0; d < sizeof(dropped) / sizeof(*dropped); d++)
+			if (key_is(k, dropped[d]))
+				keep[i] = 0;
+		if (rewrite && (key_is(k, "general.quantization_version") ||
+				key_is(k, "general.file_type")))
+			keep[i] = 0;
+		/* A repeated key: the first one counts.  Quadratic, but over
+		 * the KVs (tens), not the tensors. */
+		for (size_t p = 0; keep[i] && p < i; p++)
+			if (l->kv[p].klen == k->klen &&
+			    memcmp(l->kv[p].key, k->key, k->klen) == 0)
+				keep[i] = 0;
+	}
+}
+
+/* "dir/.base.tmp-XXXXXX" for out. */
+static char *temp_name(const char *out)
+{
+	const char *slash = strrchr(out, '/');
+	size_t dlen = slash ? (size_t)(slash - out + 1) : 0;
+	size_t n = strlen(out) + 32;
+	char *t = xmalloc(n);
+
+	snprintf(t, n, "%.*s.%s.tmp-XXXXXX", (int)dlen, out,
+		 slash ? slash + 1 : out);
+	return t;
+}
+
+/* The process's umask, read without changing it (umask() would, for a
+ * moment, for every thread) where /proc tells it. */
+static mode_t current_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	unsigned um;
+	mode_t old;
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Umask: %o", &um) == 1) {
+				fclose(f);
+				return (mode_t)um;
+			}
+		fclose(f);
+	}
+	old = umask(022);
+	umask(old);
+	return old;
+}
+
+/* fsync the folder holding path, so that the rename is durable too. */
+static void sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? xstrdup(path) : xstrdup(".");
+	int fd;
+
+	if (slash)
+		dir[slash == path ? 1 : slash - path] = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+/* Refuse out_path if it is an input file or a folder, or exists without
+ * force. */
+static int check_out(const struct model *m, const char *out, int force,
+		     struct err *e)
+{
+	struct stat st, ss;
+
+	if (stat(out, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		err_set(e, "'%s': %s", out, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < m->nsources; i++)
+		if (stat(m->sources[i]->path, &ss) == 0 &&
+		    ss.st_dev == st.st_dev && ss.st_ino == st.st_ino) {
+			err_set(e, "'%s': is the input file; write elsewhere",
+				out);
+			return -1;
+		}
+	if (S_ISDIR(st.st_mode)) {
+		err_set(e, "'%s': is a folder; give a file name", out);
+		return -1;
+	}
+	if (!force) {
+		err_set(e, "'%s': already exists", out);
+		return -1;
+	}
+	return 0;
+}
+
+/* Put the finished temporary file in place. */
+static int install(const char *tmp, const char *out, int force,
+		   struct err *e)
+{
+	if (!force) {
+		/* link() fails if out appeared meanwhile: never replace a
+		 * file we were not told to. */
+		if (link(tmp, out) == 0) {
+			unlink(tmp);
+			return 0;
+		}
+		if (errno == EEXIST) {
+			err_set(e, "'%s': already exists", out);
+			return -1;
+		}
+		/* No hard links on this file system: check, then rename. */
+		if (access(out, F_OK) == 0) {
+			err_set(e, "'%s': already exists", out);
+			return -1;
+		}
+	}
+	if (rename(tmp, out) != 0) {
+		err_set(e, "'%s': cannot rename the finished file into place: %s",
+			out, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int gguf_write(const struct model *m, const enum dtype *types,
+	       const char *out_path, unsigned flags, gguf_progress_fn *cb,
+	       void *arg, struct err *e)
+{
+	const struct source **srcs = NULL;
+	struct kvlist kvs = { NULL, 0, 0 };
+	enum dtype *to = NULL;
+	uint64_t *offs = NULL, hdr, pos, data_start, by_type[DT_COUNT];
+	uint32_t alignment = GGUF_DEFAULT_ALIGNMENT;
+	char *keep = NULL, *tmp = NULL;
+	int rewrite = 0, any_block = 0, qv = 0, ftype = -1, fd = -1, rc = -1;
+	int force = (flags & GGUF_WRITE_FORCE) != 0;
+	size_t nsrc, nkv_out = 0;
+	struct wr *w = NULL;
+	struct job job;
+
+	memset(&job, 0, sizeof(job));
+	memset(by_type, 0, sizeof(by_type));
+
+	/* What goes out: types, then the KVs. */
+	to = xcalloc(m->ntensors, sizeof(*to));
+	for (size_t i = 0; i < m->ntensors; i++) {
+		to[i] = target_type(m, types, i, out_path, e);
+		if (to[i] == DT_NONE)
+			goto out;
+		rewrite |= to[i] != m->tensors[i].dtype;
+		any_block |= dtype_get(to[i])->block > 1;
+		by_type[to[i]] += m->tensors[i].params;
+	}
+	srcs = xcalloc(m->nsources + 1, sizeof(*srcs));
+	nsrc = kv_sources(m, srcs);
+	if (!nsrc) {
+		err_set(e, "'%s': not a GGUF model; only GGUF models can be written as GGUF",
+			m->path);
+		goto out;
+	}
+	for (size_t i = 0; i < nsrc; i++)
+		if (walk_kvs(srcs[i], &kvs, e))
+			goto out;
+	keep = xcalloc(kvs.n + 1, 1);
+	choose_kvs(&kvs, rewrite, keep);
+	/* The alignment is what the general.alignment that goes out says
+	 * (the reader checked it: a u32, a power of two). */
+	for (size_t i = 0; i < kvs.n; i++) {
+		const struct kv *k = &kvs.kv[i];
+
+		if (!keep[i] || !key_is(k, "general.alignment"))
+			continue;
+		alignment = k->type == GT_U32 ? rd32(k->src->data + k->value) : 0;
+		if (alignment == 0 || (alignment & (alignment - 1))) {
+			err_set(e, "'%s': general.alignment is not a power of two",
+				k->src->path);
+			goto out;
+		}
+	}
+	if (rewrite) {
+		enum dtype top = DT_NONE;
+
+		/* The main type: the most parameters; the first to get
+		 * there in tensor order on a tie. */
+		for (size_t i = 0; i < m->ntensors; i++)
+			if (top == DT_NONE || by_type[to[i]] > by_type[top])
+				top = to[i];
+		qv = 1;
+		ftype = top == DT_NONE ? -1 : gguf_ftype(top);
+	} else if (any_block) {
+		qv = 1;
+		for (size_t i = 0; i < kvs.n; i++)
+			if (keep[i] &&
+			    key_is(&kvs.kv[i], "general.quantization_version"))
+				qv = 0;
+	}
+
+	/* Sizes and offsets: the header, then each tensor at the previous
+	 * offset plus its size rounded up to the alignment. */
+	hdr = 4 + 4 + 8 + 8;
+	for (size_t i = 0; i < kvs.n; i++) {
+		uint64_t sz;
+
+		if (!keep[i])
+			continue;
+		if (kv_out(&kvs.kv[i], NULL, &sz, e))
+			goto out;
+		hdr += sz;
+		nkv_out++;
+	}
+	if (qv) {
+		hdr += u32_kv_size("general.quantization_version");
+		nkv_out++;
+	}
+	if (ftype >= 0) {
+		hdr += u32_kv_size("general.file_type");
+		nkv_out++;
+	}
+	offs = xcalloc(m->ntensors + 1, sizeof(*offs));
+	pos = 0;
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct tensor *t = &m->tensors[i];
+		const struct dtype_info *di = dtype_get(to[i]);
+
+		hdr += 8 + strlen(t->name) + 4 + 8 * (uint64_t)t->ndim + 4 + 8;
+		offs[i] = pos;
+		pos += align_up(t->params / di->block * di->block_bytes,
+				alignment);
+	}
+
+	if (check_out(m, out_path, force, e))
+		goto out;
+
+	tmp = temp_name(out_path);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		err_set(e, "'%s': cannot create a file next to it: %s",
+			out_path, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	/* mkstemp() makes it 0600; a new file gets 0666 less the umask. */
+	if (fchmod(fd, 0666 & ~current_umask()) != 0) {
+		err_set(e, "'%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+
+	w = xcalloc(1, sizeof(*w));
+	w->fd = fd;
+	w->path = out_path;
+	w->cb = cb;
+	w->arg = arg;
+	w->e = e;
+	/* No tensors, no data section: ggml then writes no padding. */
+	data_start = m->ntensors ? align_up(hdr, alignment) : hdr;
+	w->total = data_start + pos;
+	job.m = m;
+	job.types = to;
+	job.fbuf = xmalloc(WRITE_CHUNK * sizeof(float));
+	job.obuf = xmalloc(WRITE_CHUNK * sizeof(float));
+	job.nthreads = thread_count();
+
+	if (w_put(w, "GGUF", 4) || w_u32(w, 3) || w_u64(w, m->ntensors) ||
+	    w_u64(w, nkv_out))
+		goto out;
+	for (size_t i = 0; i < kvs.n; i++) {
+		uint64_t sz;
+
+		if (keep[i] && kv_out(&kvs.kv[i], w, &sz, e))
+			goto out;
+	}
+	if ((qv && u32_kv_out(w, "general.quantization_version",
+			      GGUF_QNT_VERSION)) ||
+	    (ftype >= 0 && u32_kv_out(w, "general.file_type",
+				      (uint32_t)ftype)))
+		goto out;
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct tensor *t = &m->tensors[i];
+
+		if (w_u64(w, strlen(t->name)) ||
+		    w_put(w, t->name, strlen(t->name)) ||
+		    w_u32(w, (uint32_t)t->ndim))
+			goto out;
+		for (int d = t->ndim - 1; d >= 0; d--)
+			if (w_u64(w, t->shape[d]))
+				goto out;
+		if (w_u32(w, (uint32_t)dtype_get(to[i])->ggml) ||
+		    w_u64(w, offs[i]))
+			goto out;
+	}
+	if (w_zeros(w, data_start - hdr) || w_tick(w))
+		goto out;
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct tensor *t = &m->tensors[i];
+		const struct dtype_info *di = dtype_get(to[i]);
+		uint64_t nb = t->params / di->block * di->block_bytes;
+
+		if (write_tensor(w, &job, t, to[i]) ||
+		    w_zeros(w, align_up(nb, alignment) - nb))
+			goto out;
+	}
+	if (w_flush(w) || w_tick(w))
+		goto out;
+	if (w->done != w->total) {	/* a bug, not the file's fault */
+		err_set(e, "'%s': wrote %llu bytes, expected %llu", out_path,
+			(unsigned long long)w->done,
+			(unsigned long long)w->total);
+		goto out;
+	}
+	if (fsync(fd) != 0) {
+		err_set(e, "'%s': cannot write: %s", out_path, strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		err_set(e, "'%s': cannot write: %s", out_path, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	/* A cancel during fsync still stops us before the rename. */
+	if (w_tick(w) || install(tmp, out_path, force, e))
+		goto out;
+	sync_dir(out_path);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		if (rc != 0)
+			unlink(tmp);
+		free(tmp);
+	}
+	free(job.fbuf);
+	free(job.obuf);
+	free(w);
+	free(offs);
+	free(keep);
+	free(kvs.kv);
+	free(srcs);
+	free(to);
+	return rc;
+}
