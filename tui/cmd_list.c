@@ -1,5 +1,4 @@
 /* tui/cmd_list.c - qscope list [--json] PATH */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,36 +124,6 @@ static void list_text(const struct model *m)
 
 int cmd_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct model m;
-	int json = 0, c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			fputs("usage: qscope list [--json] PATH\n", stdout);
-			return 0;
-		default:
-			usage_error("%s", "list: bad option");
-		}
-	}
-	if (argc - optind != 1)
-		usage_error("%s", "list needs exactly one PATH");
-	if (open_or_report(&m, argv[optind]))
-		return EXIT_BAD;
-	if (json)
-		list_json(&m);
-	else
-		list_text(&m);
-	model_release(&m);
-	return finish_stdout();
+	return run_path_command(argc, argv, "list", list_text, list_json);
 }
 

@@ -12,7 +12,6 @@
  * JSON form: {"path", "format", "metadata": [{"key", "type", "value"}...]},
  * one entry per line, values exactly as the reader stored them.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,35 +289,5 @@ static void meta_json(const struct model *m)
 
 int cmd_meta(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct model m;
-	int json = 0, c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			fputs("usage: qscope meta [--json] PATH\n", stdout);
-			return finish_stdout();
-		default:
-			usage_error("%s", "meta: bad option");
-		}
-	}
-	if (argc - optind != 1)
-		usage_error("%s", "meta needs exactly one PATH");
-	if (open_or_report(&m, argv[optind]))
-		return EXIT_BAD;
-	if (json)
-		meta_json(&m);
-	else
-		meta_text(&m);
-	model_release(&m);
-	return finish_stdout();
+	return run_path_command(argc, argv, "meta", meta_text, meta_json);
 }

@@ -24,6 +24,12 @@ int cmd_quantize(int argc, char **argv);
 void usage_error(const char *fmt, const char *arg)
 	__attribute__((noreturn));
 
+/* A command of the form NAME [--json] PATH: open PATH, print it with text()
+ * or json(), return the exit status. */
+int run_path_command(int argc, char **argv, const char *name,
+		     void (*text)(const struct model *),
+		     void (*json)(const struct model *));
+
 /* model_open(), printing the one-line error; 0 or -1. */
 int open_or_report(struct model *m, const char *path);
 

@@ -97,6 +97,40 @@ void json_print(const json_t *j)
 	free(s);
 }
 
+int run_path_command(int argc, char **argv, const char *name,
+		     void (*text)(const struct model *),
+		     void (*json)(const struct model *))
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct model m;
+	int as_json = 0, c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			as_json = 1;
+			break;
+		case 'h':
+			printf("usage: qscope %s [--json] PATH\n", name);
+			return finish_stdout();
+		default:
+			usage_error("%s: bad option", name);
+		}
+	}
+	if (argc - optind != 1)
+		usage_error("%s needs exactly one PATH", name);
+	if (open_or_report(&m, argv[optind]))
+		return EXIT_BAD;
+	(as_json ? json : text)(&m);
+	model_release(&m);
+	return finish_stdout();
+}
+
 /* Display width of a UTF-8 string (sanitized: every character printable). */
 int text_width(const char *s)
 {
