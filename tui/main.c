@@ -110,6 +110,7 @@ int run_path_command(int argc, char **argv, const char *name,
 	int as_json = 0, c;
 
 	optind = 1;
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -119,7 +120,7 @@ int run_path_command(int argc, char **argv, const char *name,
 			printf("usage: qscope %s [--json] PATH\n", name);
 			return finish_stdout();
 		default:
-			usage_error("%s: bad option", name);
+			usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 1)
