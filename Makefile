@@ -29,7 +29,7 @@ $(error missing build dependencies (see above))
 endif
 endif
 
-CORE_PKGS = jansson libarchive libzstd
+CORE_PKGS = jansson libarchive libzstd zlib
 UI_PKGS   = ncursesw
 CORE_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CORE_PKGS) 2>/dev/null)
 UI_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(UI_PKGS) 2>/dev/null)
