@@ -21,116 +21,13 @@
 #include <string.h>
 
 #include "quant/kernel.h"
+#include "quant/qcommon.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define HOST_LE 1
 #else
 #define HOST_LE 0
 #endif
-
-#define F32_INF_BITS 0x7f800000u
-/* 1.5 * 2^23: adding and subtracting it rounds |v| < 2^22 to an integer,
- * ties to even, in the default rounding mode. */
-#define RNE_MAGIC 12582912.0f
-
-static inline uint32_t fbits(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	return u;
-}
-
-static inline float bitsf(uint32_t u)
-{
-	float f;
-
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
-static inline float rne(float v)
-{
-	return (v + RNE_MAGIC) - RNE_MAGIC;
-}
-
-static inline void st_le16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static inline uint16_t ld_le16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline void st_le32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static inline uint32_t ld_le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static inline void st_f32(unsigned char *p, float f)
-{
-	st_le32(p, fbits(f));
-}
-
-static inline float ld_f32(const unsigned char *p)
-{
-	return bitsf(ld_le32(p));
-}
-
-/* |x| as bits when x is finite, else 0: the integer order of these equals
- * the order of the magnitudes, so maxima vectorise as integer maxima. */
-static inline uint32_t finite_mag(float x)
-{
-	uint32_t a = fbits(x) & 0x7fffffff;
-
-	return a & -(uint32_t)(a < F32_INF_BITS);
-}
-
-/* Largest finite |x| of x[0..n). */
-BODY void absmax_of_k_body(const float *restrict x, size_t n, float *out)
-{
-	uint32_t m = 0;
-	size_t i = 0;
-
-	for (; n - i >= 64; i += 64) {
-		uint32_t mb = 0;
-
-		for (int j = 0; j < 64; j++) {
-			uint32_t a = finite_mag(x[i + j]);
-
-			mb = a > mb ? a : mb;
-		}
-		m = mb > m ? mb : m;
-	}
-	for (; i < n; i++) {
-		uint32_t a = finite_mag(x[i]);
-
-		m = a > m ? a : m;
-	}
-	*out = bitsf(m);
-}
-KERNEL(absmax_of_k, (const float *restrict x, size_t n, float *out),
-       (x, n, out))
-
-static inline float absmax_of(const float *restrict x, size_t n)
-{
-	float r;
-
-	absmax_of_k(x, n, &r);
-	return r;
-}
 
 /* Largest finite |x| of x[0..n), adding the infinities to *ninf. */
 BODY void absmax_inf_k_body(const float *restrict x, size_t n, uint64_t *ninf,
@@ -226,19 +123,6 @@ static inline uint32_t mf_code(uint32_t a, int mbits, int bias)
 	return (sub & m) | (norm & ~m);
 }
 
-/*
- * v with its magnitude limited to the float whose bits are lim; NaN gives
- * +-0.  On the bits, for the same reason as the mask above.
- */
-static inline float clampmag(float v, uint32_t lim)
-{
-	uint32_t u = fbits(v), a = u & 0x7fffffff;
-
-	a = a > F32_INF_BITS ? 0 : a;
-	a = a > lim ? lim : a;
-	return bitsf(a | (u & 0x80000000));
-}
-
 #define F32_ONE 0x3f800000u	/* 1.0f */
 #define F32_FOUR 0x40800000u	/* 4.0f */
 
@@ -248,6 +132,12 @@ static inline float clampmag(float v, uint32_t lim)
  * keeps 10 mantissa bits, rounded to nearest even, and is stored as f32),
  * f16 and bf16 as little-endian 16-bit patterns.  NaN stays NaN; overflow
  * gives infinity (no saturation). */
+
+/* Decode n codes of a cast stored as dtype t. */
+static void cast_dq(enum dtype t, const unsigned char *src, size_t n, float *y)
+{
+	dtype_get(t)->decode(src, y, n);
+}
 
 uint64_t fq_f32_q(const struct scheme_ctx *c, uint64_t first, const float *x,
 		  size_t n, unsigned char *dst)
@@ -267,7 +157,7 @@ void fq_f32_dq(const struct scheme_ctx *c, uint64_t first,
 {
 	(void)c;
 	(void)first;
-	dtype_get(DT_F32)->decode(src, y, n);
+	cast_dq(DT_F32, src, n, y);
 }
 
 static inline uint32_t tf32_bits(uint32_t u)
@@ -351,30 +241,35 @@ BODY void bf16_group_body(const float *restrict x, uint16_t *restrict out)
 KERNEL(bf16_group, (const float *restrict x, uint16_t *restrict out),
        (x, out))
 
-static void put16(unsigned char *dst, const uint16_t *v, size_t n)
+/* A 16-bit cast of n values: groups of 64 by the kernel group, the tail
+ * one at a time by one; little-endian codes. */
+static inline void cast16_q(const float *x, size_t n, unsigned char *dst,
+			    void (*group)(const float *restrict,
+					  uint16_t *restrict),
+			    uint16_t (*one)(uint32_t))
 {
-	if (HOST_LE)
-		memcpy(dst, v, n * 2);
-	else
-		for (size_t j = 0; j < n; j++)
-			st_le16(dst + 2 * j, v[j]);
+	size_t i = 0;
+
+	for (; n - i >= 64; i += 64) {
+		uint16_t v[64];
+
+		group(x + i, v);
+		if (HOST_LE)
+			memcpy(dst + 2 * i, v, sizeof(v));
+		else
+			for (int j = 0; j < 64; j++)
+				st_le16(dst + 2 * (i + j), v[j]);
+	}
+	for (; i < n; i++)
+		st_le16(dst + 2 * i, one(fbits(x[i])));
 }
 
 uint64_t fq_f16_q(const struct scheme_ctx *c, uint64_t first, const float *x,
 		  size_t n, unsigned char *dst)
 {
-	size_t i = 0;
-
 	(void)c;
 	(void)first;
-	for (; n - i >= 64; i += 64) {
-		uint16_t v[64];
-
-		f16_group(x + i, v);
-		put16(dst + 2 * i, v, 64);
-	}
-	for (; i < n; i++)
-		st_le16(dst + 2 * i, f16_of(fbits(x[i])));
+	cast16_q(x, n, dst, f16_group, f16_of);
 	return 0;
 }
 
@@ -383,24 +278,15 @@ void fq_f16_dq(const struct scheme_ctx *c, uint64_t first,
 {
 	(void)c;
 	(void)first;
-	dtype_get(DT_F16)->decode(src, y, n);
+	cast_dq(DT_F16, src, n, y);
 }
 
 uint64_t fq_bf16_q(const struct scheme_ctx *c, uint64_t first, const float *x,
 		   size_t n, unsigned char *dst)
 {
-	size_t i = 0;
-
 	(void)c;
 	(void)first;
-	for (; n - i >= 64; i += 64) {
-		uint16_t v[64];
-
-		bf16_group(x + i, v);
-		put16(dst + 2 * i, v, 64);
-	}
-	for (; i < n; i++)
-		st_le16(dst + 2 * i, bf16_of(fbits(x[i])));
+	cast16_q(x, n, dst, bf16_group, bf16_of);
 	return 0;
 }
 
@@ -409,7 +295,7 @@ void fq_bf16_dq(const struct scheme_ctx *c, uint64_t first,
 {
 	(void)c;
 	(void)first;
-	dtype_get(DT_BF16)->decode(src, y, n);
+	cast_dq(DT_BF16, src, n, y);
 }
 
 /* ---- FP8 with a per-tensor scale ----
@@ -464,35 +350,28 @@ KERNEL(fp8_group_k, (const float *restrict x, unsigned char *restrict d,
 		     uint32_t *out),
        (x, d, s, mbits, bias, maxcode, out))
 
-static inline uint32_t fp8_group(const float *restrict x,
-				 unsigned char *restrict d, float s, int mbits,
-				 int bias, uint32_t maxcode)
+/* What fp8_group() needs: the format and the scale. */
+struct fp8arg {
+	const struct fp8fmt *f;
+	float s;
+};
+
+static uint32_t fp8_group(const float *restrict x, unsigned char *restrict d,
+			  const void *arg)
 {
+	const struct fp8arg *a = arg;
 	uint32_t r;
 
-	fp8_group_k(x, d, s, mbits, bias, maxcode, &r);
+	fp8_group_k(x, d, a->s, a->f->mbits, a->f->bias, a->f->maxcode, &r);
 	return r;
 }
 
 static uint64_t fp8_q(const struct scheme_ctx *c, const float *x, size_t n,
 		      unsigned char *dst, const struct fp8fmt *f)
 {
-	float s = fp8_scale(c, f->max);
-	uint64_t clipped = 0;
-	size_t i = 0;
+	struct fp8arg a = { f, fp8_scale(c, f->max) };
 
-	for (; n - i >= 64; i += 64)
-		clipped += fp8_group(x + i, dst + i, s, f->mbits, f->bias,
-				     f->maxcode);
-	if (i < n) {
-		float xt[64] = { 0 };
-		unsigned char dt[64];
-
-		memcpy(xt, x + i, (n - i) * sizeof(*x));
-		clipped += fp8_group(xt, dt, s, f->mbits, f->bias, f->maxcode);
-		memcpy(dst + i, dt, n - i);
-	}
-	return clipped;
+	return bytes_by64(x, n, dst, fp8_group, &a);
 }
 
 static float tab_e4m3[256], tab_e5m2[256], tab_e2m1[16];
@@ -612,6 +491,12 @@ const float fq_fp4_code[16] = {
 };
 
 enum { BNB_BLOCK = 64, DQ_GROUP = 256 };
+
+/* Values in the block that starts at i of n (the last may be short). */
+static inline size_t bnb_len(size_t n, size_t i)
+{
+	return n - i < BNB_BLOCK ? n - i : BNB_BLOCK;
+}
 
 /* Thresholds of bitsandbytes' FP4 decision tree, ascending. */
 static const float fp4_mid[7] = {
@@ -735,7 +620,7 @@ static uint64_t bnb_q(const struct scheme_ctx *c, const float *x, size_t n,
 	uint64_t clipped = 0;
 
 	for (size_t i = 0, b = 0; i < n; i += BNB_BLOCK, b++) {
-		size_t m = n - i < BNB_BLOCK ? n - i : BNB_BLOCK;
+		size_t m = bnb_len(n, i);
 		unsigned char code[BNB_BLOCK];
 
 		st_f32(side + 4 * b, bnb_block(x + i, m, fp4, code, &clipped));
@@ -750,7 +635,7 @@ static void bnb_dq(const struct scheme_ctx *c, const unsigned char *src,
 	const unsigned char *side = src + scheme_plane_offset(c, n, 1);
 
 	for (size_t i = 0, b = 0; i < n; i += BNB_BLOCK, b++) {
-		size_t m = n - i < BNB_BLOCK ? n - i : BNB_BLOCK;
+		size_t m = bnb_len(n, i);
 		float absmax = ld_f32(side + 4 * b);
 
 		for (size_t j = 0; j < m; j++)
@@ -897,7 +782,7 @@ void fq_pre_nf4dq(const struct scheme_ctx *c, struct scheme_pre *p,
 	(void)c;
 	(void)first;
 	for (size_t i = 0; i < n; i += BNB_BLOCK) {
-		size_t m = n - i < BNB_BLOCK ? n - i : BNB_BLOCK;
+		size_t m = bnb_len(n, i);
 
 		p->sum += absmax_of(x + i, m);
 		p->n++;
@@ -918,7 +803,7 @@ uint64_t fq_nf4dq_q(const struct scheme_ctx *c, uint64_t first,
 		float a[DQ_GROUP], nested = 0, inv;
 
 		for (size_t i = 0; i < gn; i += BNB_BLOCK, nb++) {
-			size_t m = gn - i < BNB_BLOCK ? gn - i : BNB_BLOCK;
+			size_t m = bnb_len(gn, i);
 			unsigned char code[BNB_BLOCK];
 
 			a[nb] = bnb_block(x + g0 + i, m, 0, code, &clipped) -
@@ -948,7 +833,7 @@ void fq_nf4dq_dq(const struct scheme_ctx *c, uint64_t first,
 
 	(void)first;
 	for (size_t i = 0, b = 0; i < n; i += BNB_BLOCK, b++) {
-		size_t m = n - i < BNB_BLOCK ? n - i : BNB_BLOCK;
+		size_t m = bnb_len(n, i);
 		float nested = ld_f32(nest + 4 * (b / DQ_GROUP));
 		float absmax = fq_dynamic_code[idx[b]] * nested + c->mean;
 

@@ -17,116 +17,11 @@
 #include <string.h>
 
 #include "quant/kernel.h"
+#include "quant/qcommon.h"
 
-#define F32_INF_BITS 0x7f800000u
-#define RNE_MAGIC 12582912.0f	/* 1.5 * 2^23 */
 #define F16_MAX_BITS 0x7bff	/* 65504 */
-
-static inline uint32_t fbits(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	return u;
-}
-
-static inline float bitsf(uint32_t u)
-{
-	float f;
-
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
-/* Round to nearest even; v must lie within +-2^22. */
-static inline float rne(float v)
-{
-	return (v + RNE_MAGIC) - RNE_MAGIC;
-}
-
-/*
- * v with its magnitude limited to the float whose bits are lim; NaN gives
- * +-0.  Done on the bits: GCC will not if-convert float selects that it
- * has sunk below a later float operation, and such loops do not vectorise.
- */
-static inline float clampmag(float v, uint32_t lim)
-{
-	uint32_t u = fbits(v), a = u & 0x7fffffff;
-
-	a = a > F32_INF_BITS ? 0 : a;
-	a = a > lim ? lim : a;
-	return bitsf(a | (u & 0x80000000));
-}
-
 #define F32_64 0x42800000u	/* 64.0f */
 #define F32_256 0x43800000u	/* 256.0f */
-
-static inline void st_le16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static inline uint16_t ld_le16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline void st_f32(unsigned char *p, float f)
-{
-	uint32_t v = fbits(f);
-
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static inline float ld_f32(const unsigned char *p)
-{
-	return bitsf((uint32_t)p[0] | (uint32_t)p[1] << 8 |
-		     (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-}
-
-static inline uint32_t finite_mag(float x)
-{
-	uint32_t a = fbits(x) & 0x7fffffff;
-
-	return a & -(uint32_t)(a < F32_INF_BITS);
-}
-
-BODY void absmax_of_k_body(const float *restrict x, size_t n, float *out)
-{
-	uint32_t m = 0;
-	size_t i = 0;
-
-	for (; n - i >= 64; i += 64) {
-		uint32_t mb = 0;
-
-		for (int j = 0; j < 64; j++) {
-			uint32_t a = finite_mag(x[i + j]);
-
-			mb = a > mb ? a : mb;
-		}
-		m = mb > m ? mb : m;
-	}
-	for (; i < n; i++) {
-		uint32_t a = finite_mag(x[i]);
-
-		m = a > m ? a : m;
-	}
-	*out = bitsf(m);
-}
-KERNEL(absmax_of_k, (const float *restrict x, size_t n, float *out),
-       (x, n, out))
-
-static inline float absmax_of(const float *restrict x, size_t n)
-{
-	float r;
-
-	absmax_of_k(x, n, &r);
-	return r;
-}
 
 /* ---- int8: symmetric, q in [-127, 127] ----
  *
@@ -158,36 +53,23 @@ KERNEL(int8_group_k, (const float *restrict x, signed char *restrict d, float s,
 		      uint32_t *out),
        (x, d, s, out))
 
-static inline uint32_t int8_group(const float *restrict x,
-				  signed char *restrict d, float s)
+static uint32_t int8_group(const float *restrict x, unsigned char *restrict d,
+			   const void *arg)
 {
 	uint32_t r;
 
-	int8_group_k(x, d, s, &r);
+	int8_group_k(x, (signed char *)d, *(const float *)arg, &r);
 	return r;
 }
 
 /* Codes of n values with scale s (0: all zero); returns the clipped. */
 static uint64_t int8_span(const float *x, size_t n, float s, signed char *d)
 {
-	uint64_t clipped = 0;
-	size_t i = 0;
-
 	if (!(s > 0)) {
 		memset(d, 0, n);
 		return 0;
 	}
-	for (; n - i >= 64; i += 64)
-		clipped += int8_group(x + i, d + i, s);
-	if (i < n) {
-		float xt[64] = { 0 };
-		signed char dt[64];
-
-		memcpy(xt, x + i, (n - i) * sizeof(*x));
-		clipped += int8_group(xt, dt, s);
-		memcpy(d + i, dt, n - i);
-	}
-	return clipped;
+	return bytes_by64(x, n, (unsigned char *)d, int8_group, &s);
 }
 
 BODY void int8_back64_body(const signed char *restrict q, float s,
