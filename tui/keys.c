@@ -36,6 +36,7 @@ static const struct binding bindings[] = {
 	{ KEY_BACKSPACE, ACT_BACK },
 	{ 127,           ACT_BACK },	/* what most terminals send for Backspace */
 	{ CTRL('h'),     ACT_BACK },	/* ... and what the others send */
+	{ 'd',           ACT_DOCTOR },
 	{ '?',           ACT_HELP },
 	{ KEY_F(1),      ACT_HELP },
 	{ CTRL('l'),     ACT_REDRAW },

@@ -406,6 +406,12 @@ static enum view_effect generic(struct shell *sh, enum action a, struct err *e)
 	case ACT_REDRAW:
 		clearok(curscr, TRUE);
 		return VIEW_REDRAW;
+	case ACT_DOCTOR:
+		if (sh->stack[sh->depth - 1].ops == &view_doctor_ops)
+			return VIEW_NONE;
+		if (push_view(sh, &view_doctor_ops, e) < 0)
+			return VIEW_NONE;
+		return VIEW_REDRAW;
 	default:
 		return VIEW_NONE;
 	}

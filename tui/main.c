@@ -25,6 +25,7 @@ static const char usage_text[] =
 	"       qscope list [--json] PATH\n"
 	"       qscope meta [--json] PATH\n"
 	"       qscope stats [--json] [--bins N] PATH [NAME...]\n"
+	"       qscope check [--json] [--cast f16|bf16|fp8-e4m3|fp8-e5m2] PATH\n"
 	"       qscope schemes [--json]\n"
 	"       qscope try [--json] [--threads N] PATH SCHEME [NAME...]\n"
 	"       qscope quantize PATH --type TYPE [--type-for GLOB=TYPE...] -o OUT\n"
@@ -41,6 +42,8 @@ static const char usage_text[] =
 	"  list      tensors with dtype, shape, params and bytes; totals by dtype\n"
 	"  meta      metadata: GGUF keys, safetensors __metadata__, config.json\n"
 	"  stats     min, max, mean, std, absmax, zeros, NaN, Inf, histogram\n"
+	"  check     dtype doctor: what a BF16/FP16/FP8 cast would break;\n"
+	"            exit 1 when something breaks\n"
 	"  schemes   every number format with its bits per weight\n"
 	"  try       error and size of a number format, per tensor and in total\n"
 	"  quantize  write a GGUF with other tensor types (Q8_0, Q4_K, F16, ...)\n"
@@ -228,6 +231,7 @@ static const struct command {
 	{ "list", cmd_list },
 	{ "meta", cmd_meta },
 	{ "stats", cmd_stats },
+	{ "check", cmd_check },
 	{ "schemes", cmd_schemes },
 	{ "try", cmd_try },
 	{ "quantize", cmd_quantize },

@@ -23,6 +23,7 @@
 	X(FIRST,      "Navigation", "first row")			\
 	X(LAST,       "Navigation", "last row")				\
 	X(BACK,       "Navigation", "close this screen; never quits")	\
+	X(DOCTOR,     "Screens",    "dtype doctor: what a BF16/FP16/FP8 cast breaks") \
 	X(HELP,       "Other",      "show this help")			\
 	X(REDRAW,     "Other",      "redraw the screen")		\
 	X(QUIT,       "Other",      "close this screen; quit from the table") \

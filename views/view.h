@@ -109,6 +109,7 @@ struct view_ops {
 
 extern const struct view_ops view_tensors_ops;	/* views/tensors.c */
 extern const struct view_ops view_help_ops;	/* views/help.c */
+extern const struct view_ops view_doctor_ops;	/* views/doctor.c */
 
 /*
  * A scrollable list of n rows of which page fit on the screen: the moving

@@ -1,0 +1,548 @@
+/*
+ * views/doctor.c - the dtype doctor: findings over a whole model
+ * (doctor_report_build(), shared with `qscope check`) and the `d` screen
+ * that lists them by severity.
+ *
+ * The screen computes when it first draws, with a "computing..." line that
+ * counts the tensors, and keeps the result for the rest of the session, so
+ * opening it again is instant.  This first version computes on the UI
+ * thread (all CPUs through compute_run(), but keys wait until it is done);
+ * moving it to the shell's worker is left for later.  The view API has no
+ * way to hand a selection back to the tensor table, so the list is only a
+ * list.
+ */
+#include "views/doctor.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+#include "views/view.h"
+
+const char *doctor_severity_name(enum doctor_severity s)
+{
+	switch (s) {
+	case DOCTOR_ERROR:
+		return "error";
+	case DOCTOR_WARNING:
+		return "warning";
+	default:
+		return "info";
+	}
+}
+
+/* ---- the report ---- */
+
+struct reader {
+	const struct model *m;
+	const struct tensor *t;
+	pthread_mutex_t mu;
+	int failed;
+	struct err e;
+};
+
+static int read_values(void *ctx, uint64_t first, size_t n, float *out)
+{
+	struct reader *r = ctx;
+	struct err e = { "" };
+
+	if (tensor_read_f32(r->m, r->t, first, n, out, &e) == 0)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	if (!r->failed) {
+		r->failed = 1;
+		r->e = e;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return -1;
+}
+
+static struct doctor_finding *add(struct doctor_report *r,
+				  const struct tensor *t, const char *kind,
+				  enum doctor_severity s)
+{
+	struct doctor_finding *f;
+
+	if (r->n == r->alloc) {
+		r->alloc = r->alloc ? 2 * r->alloc : 16;
+		r->f = xrealloc(r->f, r->alloc * sizeof(*r->f));
+	}
+	f = &r->f[r->n++];
+	memset(f, 0, sizeof(*f));
+	f->tensor = t;
+	f->kind = kind;
+	f->severity = s;
+	f->counts = json_object();
+	if (!f->counts) {
+		fprintf(stderr, "qscope: out of memory\n");
+		exit(2);
+	}
+	if (s == DOCTOR_ERROR)
+		r->errors++;
+	else if (s == DOCTOR_WARNING)
+		r->warnings++;
+	return f;
+}
+
+static void put_u(json_t *o, const char *k, uint64_t v)
+{
+	json_object_set_new(o, k, json_integer((json_int_t)v));
+}
+
+static void put_d(json_t *o, const char *k, double v)
+{
+	json_object_set_new(o, k, isfinite(v) ? json_real(v) : json_null());
+}
+
+static int is_plain_float(enum dtype d)
+{
+	return d == DT_F64 || d == DT_F32 || d == DT_F16 || d == DT_BF16 ||
+	       d == DT_F8_E4M3 || d == DT_F8_E5M2;
+}
+
+static void cast_finding(struct doctor_report *r, const struct tensor *t,
+			 enum doctor_cast c, const struct doctor_acc *a)
+{
+	enum doctor_verdict v = doctor_verdict(a, c);
+	struct doctor_finding *f;
+	double re = doctor_rel_err(a);
+	char more[160] = "";
+	size_t k = 0;
+
+	if (v == DOCTOR_SAFE)
+		return;
+	f = add(r, t, "cast", v == DOCTOR_BREAKS ? DOCTOR_ERROR : DOCTOR_WARNING);
+	if (a->overflow)
+		k += (size_t)snprintf(more + k, sizeof(more) - k,
+				      ", %llu overflow to %s",
+				      (unsigned long long)a->overflow,
+				      c == DOCTOR_CAST_E4M3 ? "nan" : "inf");
+	if (a->flushed && k < sizeof(more))
+		k += (size_t)snprintf(more + k, sizeof(more) - k,
+				      ", %llu flushed to zero",
+				      (unsigned long long)a->flushed);
+	if (a->subnormal && k < sizeof(more))
+		k += (size_t)snprintf(more + k, sizeof(more) - k,
+				      ", %llu subnormal",
+				      (unsigned long long)a->subnormal);
+	snprintf(f->detail, sizeof(f->detail), "%s -> %s %s%s, rel err %.3g",
+		 dtype_get(t->dtype)->name, doctor_cast_dtype(c),
+		 doctor_verdict_name(v), more, re);
+	json_object_set_new(f->counts, "cast",
+			    json_string(doctor_cast_name(c)));
+	json_object_set_new(f->counts, "verdict",
+			    json_string(doctor_verdict_name(v)));
+	put_u(f->counts, "values", a->count);
+	put_u(f->counts, "nonzero", a->nonzero);
+	put_u(f->counts, "overflow", a->overflow);
+	put_u(f->counts, "flushed", a->flushed);
+	put_u(f->counts, "subnormal", a->subnormal);
+	put_u(f->counts, "nan", a->nan);
+	put_u(f->counts, "inf", a->inf);
+	put_d(f->counts, "rel_err", re);
+	put_d(f->counts, "absmax", a->absmax);
+}
+
+static void tensor_findings(struct doctor_report *r, const struct tensor *t,
+			    int cast, enum doctor_cast c,
+			    const struct doctor_acc *a)
+{
+	enum dtype other;
+	double conf;
+
+	other = doctor_mislabel(a, t->dtype, &conf);
+	if (other != DT_NONE) {
+		struct doctor_finding *f = add(r, t, "mislabel", DOCTOR_ERROR);
+		const struct doctor_reading *lab, *oth;
+
+		lab = t->dtype == DT_F16 ? &a->as_f16 : &a->as_bf16;
+		oth = t->dtype == DT_F16 ? &a->as_bf16 : &a->as_f16;
+		snprintf(f->detail, sizeof(f->detail),
+			 "header says %s but the bytes read as %s "
+			 "(confidence %.2f)", dtype_get(t->dtype)->name,
+			 dtype_get(other)->name, conf);
+		json_object_set_new(f->counts, "labelled",
+				    json_string(dtype_get(t->dtype)->name));
+		json_object_set_new(f->counts, "plausible",
+				    json_string(dtype_get(other)->name));
+		put_d(f->counts, "confidence", conf);
+		put_d(f->counts, "plausibility_labelled",
+		      doctor_plausibility(lab, a->count));
+		put_d(f->counts, "plausibility_other",
+		      doctor_plausibility(oth, a->count));
+		put_d(f->counts, "spread_labelled", doctor_spread(lab));
+		put_d(f->counts, "spread_other", doctor_spread(oth));
+	}
+	if (cast >= 0)
+		cast_finding(r, t, c, a);
+	if (a->nan || a->inf) {
+		struct doctor_finding *f = add(r, t, "nonfinite",
+					       DOCTOR_WARNING);
+
+		snprintf(f->detail, sizeof(f->detail),
+			 "stored values hold %llu NaN and %llu inf",
+			 (unsigned long long)a->nan,
+			 (unsigned long long)a->inf);
+		put_u(f->counts, "nan", a->nan);
+		put_u(f->counts, "inf", a->inf);
+	}
+	if (a->absmax >= DOCTOR_HEADROOM && a->absmax <= 65504.0 &&
+	    (t->dtype == DT_F16 || (cast >= 0 && c == DOCTOR_CAST_F16))) {
+		struct doctor_finding *f = add(r, t, "headroom",
+					       DOCTOR_WARNING);
+
+		snprintf(f->detail, sizeof(f->detail),
+			 "absmax %g is within a factor of 2 of FP16's 65504",
+			 a->absmax);
+		put_d(f->counts, "absmax", a->absmax);
+	}
+}
+
+/* config.json's torch_dtype and GGUF's general.file_type. */
+static void meta_findings(const struct model *m, struct doctor_report *r)
+{
+	uint64_t *params = xcalloc(DT_COUNT, sizeof(*params));
+
+	for (size_t i = 0; i < m->ntensors; i++)
+		if (m->tensors[i].ndim >= 2 && m->tensors[i].dtype < DT_COUNT)
+			params[m->tensors[i].dtype] += m->tensors[i].params;
+	for (size_t i = 0; i < m->nmeta; i++) {
+		const struct meta *e = &m->meta[i];
+		enum dtype declared = DT_NONE, main;
+		const char *what = NULL;
+		char said[64] = "";
+		struct doctor_finding *f;
+
+		if (strcmp(e->key, "config.json") == 0 && json_is_object(e->value)) {
+			json_t *v = json_object_get(e->value, "torch_dtype");
+
+			if (!json_is_string(v))
+				v = json_object_get(e->value, "dtype");
+			if (!json_is_string(v))
+				continue;
+			declared = doctor_torch_dtype(json_string_value(v));
+			what = "config.json torch_dtype";
+			snprintf(said, sizeof(said), "'%.40s'",
+				 json_string_value(v));
+		} else if (strcmp(e->key, "general.file_type") == 0 &&
+			   json_is_integer(e->value)) {
+			json_int_t ft = json_integer_value(e->value);
+
+			declared = doctor_gguf_ftype((long)ft);
+			what = "general.file_type";
+			snprintf(said, sizeof(said), "%lld (%s)", (long long)ft,
+				 dtype_get(declared)->name);
+		} else {
+			continue;
+		}
+		if (!doctor_dtype_mismatch(declared, params, &main))
+			continue;
+		f = add(r, NULL, "config", DOCTOR_WARNING);
+		snprintf(f->detail, sizeof(f->detail),
+			 "%s says %s but the matrices are stored as %s", what,
+			 said, dtype_get(main)->name);
+		json_object_set_new(f->counts, "key", json_string(what));
+		json_object_set_new(f->counts, "declared",
+				    json_string(dtype_get(declared)->name));
+		json_object_set_new(f->counts, "stored",
+				    json_string(dtype_get(main)->name));
+	}
+	free(params);
+}
+
+static int by_severity(const void *a, const void *b)
+{
+	const struct doctor_finding *x = a, *y = b;
+
+	if (x->severity != y->severity)
+		return x->severity > y->severity ? -1 : 1;
+	/* stable: model-level first, then tensor order */
+	if (x->tensor != y->tensor) {
+		if (!x->tensor || !y->tensor)
+			return x->tensor ? 1 : -1;
+		return x->tensor < y->tensor ? -1 : 1;
+	}
+	return x < y ? -1 : x > y;
+}
+
+int doctor_report_build(const struct model *m, int cast,
+			doctor_progress_fn *progress, void *arg,
+			struct doctor_report *r, struct err *e)
+{
+	memset(r, 0, sizeof(*r));
+	meta_findings(m, r);
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct tensor *t = &m->tensors[i];
+		enum doctor_cast c;
+		struct doctor_acc a;
+		struct reader rd;
+		int use = cast, rc;
+
+		if (progress)
+			progress(arg, i, m->ntensors);
+		if (!is_plain_float(t->dtype) || !dtype_get(t->dtype)->decode)
+			continue;
+		if (use < 0)
+			use = t->dtype == DT_F16 ? DOCTOR_CAST_BF16 : DOCTOR_CAST_F16;
+		c = (enum doctor_cast)use;
+		if (doctor_cast_target(c) == t->dtype)
+			use = -1;	/* nothing to cast; still checked */
+		memset(&rd, 0, sizeof(rd));
+		rd.m = m;
+		rd.t = t;
+		pthread_mutex_init(&rd.mu, NULL);
+		rc = doctor_tensor(read_values, &rd, t->params, t->dtype, c,
+				   NULL, &a);
+		pthread_mutex_destroy(&rd.mu);
+		if (rc) {
+			if (rd.failed)
+				err_set(e, "'%s': %s", m->path, rd.e.msg);
+			else
+				err_set(e, "'%s': tensor '%s': out of memory",
+					m->path, t->name);
+			doctor_report_release(r);
+			return -1;
+		}
+		r->checked++;
+		tensor_findings(r, t, use, c, &a);
+	}
+	if (progress)
+		progress(arg, m->ntensors, m->ntensors);
+	if (r->n > 1)
+		qsort(r->f, r->n, sizeof(*r->f), by_severity);
+	return 0;
+}
+
+void doctor_report_release(struct doctor_report *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		json_decref(r->f[i].counts);
+	free(r->f);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- the screen ---- */
+
+/* Rows above and below the list: title, column titles / status line. */
+#define ROWS_ABOVE	2
+#define ROWS_BELOW	1
+
+/*
+ * The report of the model last examined, kept for the session so that the
+ * screen opens instantly the second time (one model per session; the
+ * memory stays reachable until exit).
+ */
+static struct {
+	const struct model *m;
+	int valid, failed;
+	struct doctor_report r;
+	struct err e;
+} cache;
+
+struct doctor_state {
+	struct view_list list;
+};
+
+static size_t page_rows(const struct view *v)
+{
+	int n = v->lines - ROWS_ABOVE - ROWS_BELOW;
+
+	return n > 1 ? (size_t)n : 1;
+}
+
+/* Draw s (sanitized UTF-8) at y, x in at most maxw columns. */
+static void put_text(const struct view *v, WINDOW *w, int y, int x,
+		     const char *s, int maxw)
+{
+	char safe[1024];
+	const char *p;
+	mbstate_t ps;
+	int used = 0;
+
+	if (maxw <= 0)
+		return;
+	text_sanitize(s, safe, sizeof(safe));
+	p = safe;
+	memset(&ps, 0, sizeof(ps));
+	wmove(w, y, x);
+	while (*p && used < maxw) {
+		wchar_t wc;
+		size_t k = mbrtowc(&wc, p, strlen(p), &ps);
+		int cw;
+
+		if (k == 0 || k == (size_t)-1 || k == (size_t)-2) {
+			wc = L'?';
+			k = 1;
+			memset(&ps, 0, sizeof(ps));
+		}
+		if (v->env->ascii && wc > 126)
+			wc = L'?';
+		cw = wcwidth(wc);
+		if (cw < 0)
+			cw = 1, wc = L'?';
+		if (used + cw > maxw)
+			break;
+		waddnwstr(w, &wc, 1);
+		used += cw;
+		p += k;
+	}
+}
+
+struct paint_arg {
+	const struct view *v;
+	WINDOW *w;
+};
+
+static void paint_progress(void *arg, size_t done, size_t total)
+{
+	struct paint_arg *pa = arg;
+	char line[96];
+
+	snprintf(line, sizeof(line), "computing... tensor %zu of %zu", done,
+		 total);
+	wattrset(pa->w, pa->v->env->attr[CR_NORMAL]);
+	mvwhline(pa->w, ROWS_ABOVE, 0, ' ', pa->v->cols);
+	mvwaddnstr(pa->w, ROWS_ABOVE, 1, line, pa->v->cols - 2);
+	wrefresh(pa->w);
+}
+
+static int doctor_enter(struct view *v, const struct model *m, struct err *e)
+{
+	(void)v;
+	(void)e;
+	if (cache.m != m) {
+		if (cache.valid)
+			doctor_report_release(&cache.r);
+		memset(&cache, 0, sizeof(cache));
+		cache.m = m;
+	}
+	return 0;
+}
+
+static void draw_title(const struct view *v, WINDOW *w)
+{
+	char line[256];
+
+	wattrset(w, v->env->attr[CR_TITLE]);
+	mvwhline(w, 0, 0, ' ', v->cols);
+	if (cache.valid)
+		snprintf(line, sizeof(line),
+			 "dtype doctor  %zu error%s, %zu warning%s, %zu tensors "
+			 "checked", cache.r.errors, cache.r.errors == 1 ? "" : "s",
+			 cache.r.warnings, cache.r.warnings == 1 ? "" : "s",
+			 cache.r.checked);
+	else
+		snprintf(line, sizeof(line), "dtype doctor");
+	mvwaddnstr(w, 0, 1, line, v->cols - 2);
+}
+
+static void doctor_draw(const struct view *v, WINDOW *w)
+{
+	struct doctor_state *st = v->state;
+	size_t page = page_rows(v);
+	char buf[128];
+	int name_w;
+
+	draw_title(v, w);
+	if (!cache.valid && !cache.failed) {
+		struct paint_arg pa = { v, w };
+
+		paint_progress(&pa, 0, v->model->ntensors);
+		if (doctor_report_build(v->model, -1, paint_progress, &pa,
+					&cache.r, &cache.e) == 0)
+			cache.valid = 1;
+		else
+			cache.failed = 1;
+		werase(w);
+		draw_title(v, w);
+	}
+	if (cache.failed) {
+		wattrset(w, v->env->attr[CR_WARNING]);
+		put_text(v, w, ROWS_ABOVE, 1, cache.e.msg, v->cols - 2);
+		return;
+	}
+	st->list.n = cache.r.n;
+	view_list_clamp(&st->list, page);
+
+	wattrset(w, v->env->attr[CR_COLUMNS]);
+	mvwhline(w, 1, 0, ' ', v->cols);
+	/* the longest name, within [16, half the width] */
+	name_w = 6;
+	for (size_t i = 0; i < cache.r.n; i++) {
+		const struct tensor *t = cache.r.f[i].tensor;
+		int l = t ? (int)strlen(t->name) : 7;
+
+		name_w = l > name_w ? l : name_w;
+	}
+	if (name_w > v->cols / 2)
+		name_w = v->cols / 2;
+	if (name_w < 16)
+		name_w = 16;
+	mvwaddnstr(w, 1, 1, "SEVERITY KIND      TENSOR", v->cols - 2);
+	if (20 + name_w + 2 < v->cols)
+		mvwaddnstr(w, 1, 20 + name_w + 2, "DETAIL",
+			   v->cols - (20 + name_w + 2));
+
+	wattrset(w, v->env->attr[CR_NORMAL]);
+	if (cache.r.n == 0)
+		mvwaddnstr(w, ROWS_ABOVE, 1,
+			   "no findings: every cast is safe and every dtype "
+			   "matches", v->cols - 2);
+	for (size_t i = st->list.top; i < cache.r.n && i - st->list.top < page;
+	     i++) {
+		const struct doctor_finding *f = &cache.r.f[i];
+		int y = ROWS_ABOVE + (int)(i - st->list.top);
+		int sel = i == st->list.sel;
+		attr_t at = v->env->attr[sel ? CR_SELECTED :
+			f->severity == DOCTOR_ERROR ? CR_WARNING : CR_NORMAL];
+
+		wattrset(w, at);
+		mvwhline(w, y, 0, ' ', v->cols);
+		/* upper case for errors: the word says it without colour */
+		snprintf(buf, sizeof(buf), "%-8s %-9s",
+			 f->severity == DOCTOR_ERROR ? "ERROR" :
+			 doctor_severity_name(f->severity), f->kind);
+		mvwaddnstr(w, y, 1, buf, v->cols - 2);
+		put_text(v, w, y, 20, f->tensor ? f->tensor->name : "(model)",
+			 name_w < v->cols - 21 ? name_w : v->cols - 21);
+		if (20 + name_w + 2 < v->cols - 1)
+			put_text(v, w, y, 20 + name_w + 2, f->detail,
+				 v->cols - (20 + name_w + 3));
+	}
+
+	wattrset(w, v->env->attr[CR_STATUS]);
+	mvwhline(w, v->lines - 1, 0, ' ', v->cols);
+	{
+		char keys[64], help[64];
+
+		snprintf(buf, sizeof(buf), "%zu/%zu  %s back  %s help",
+			 cache.r.n ? st->list.sel + 1 : 0, cache.r.n,
+			 v->env->keys(ACT_QUIT, 1, keys, sizeof(keys)),
+			 v->env->keys(ACT_HELP, 1, help, sizeof(help)));
+		mvwaddnstr(w, v->lines - 1, 1, buf, v->cols - 2);
+	}
+	if (cache.r.n)
+		wmove(w, ROWS_ABOVE + (int)(st->list.sel - st->list.top), 0);
+}
+
+static enum view_effect doctor_act(struct view *v, enum action a)
+{
+	struct doctor_state *st = v->state;
+
+	if (a == ACT_DOCTOR)
+		return VIEW_NONE;	/* already here */
+	st->list.n = cache.valid ? cache.r.n : 0;
+	return view_list_act(&st->list, a, page_rows(v));
+}
+
+const struct view_ops view_doctor_ops = {
+	.name = "doctor",
+	.state_size = sizeof(struct doctor_state),
+	.enter = doctor_enter,
+	.draw = doctor_draw,
+	.act = doctor_act,
+	.leave = NULL,
+};
