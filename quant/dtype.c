@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "quant/bytes.h"
 #include "quant/ggml.h"
 
 #define QNAN_BITS 0x7fc00000u
@@ -34,50 +35,6 @@ static float bits_f32(uint32_t u)
 
 	memcpy(&f, &u, sizeof(f));
 	return f;
-}
-
-/*
- * Little-endian loads from possibly unaligned bytes.  memcpy compiles to a
- * plain load; other byte orders assemble the value byte by byte.
- */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define HOST_LE 1
-#else
-#define HOST_LE 0
-#endif
-
-static inline uint16_t load_le16(const unsigned char *p)
-{
-	uint16_t v;
-
-	if (HOST_LE) {
-		memcpy(&v, p, sizeof(v));
-		return v;
-	}
-	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-
-static inline uint32_t load_le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	if (HOST_LE) {
-		memcpy(&v, p, sizeof(v));
-		return v;
-	}
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t load_le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	if (HOST_LE) {
-		memcpy(&v, p, sizeof(v));
-		return v;
-	}
-	return (uint64_t)load_le32(p) | (uint64_t)load_le32(p + 4) << 32;
 }
 
 /*

@@ -190,10 +190,10 @@ uint64_t fq_tf32_q(const struct scheme_ctx *c, uint64_t first, const float *x,
 			memcpy(dst + 4 * i, v, sizeof(v));
 		else
 			for (int j = 0; j < 64; j++)
-				st_le32(dst + 4 * (i + j), v[j]);
+				store_le32(dst + 4 * (i + j), v[j]);
 	}
 	for (; i < n; i++)
-		st_le32(dst + 4 * i, tf32_bits(fbits(x[i])));
+		store_le32(dst + 4 * i, tf32_bits(fbits(x[i])));
 	return 0;
 }
 
@@ -258,10 +258,10 @@ static inline void cast16_q(const float *x, size_t n, unsigned char *dst,
 			memcpy(dst + 2 * i, v, sizeof(v));
 		else
 			for (int j = 0; j < 64; j++)
-				st_le16(dst + 2 * (i + j), v[j]);
+				store_le16(dst + 2 * (i + j), v[j]);
 	}
 	for (; i < n; i++)
-		st_le16(dst + 2 * i, one(fbits(x[i])));
+		store_le16(dst + 2 * i, one(fbits(x[i])));
 }
 
 uint64_t fq_f16_q(const struct scheme_ctx *c, uint64_t first, const float *x,

@@ -26,62 +26,21 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "quant/bytes.h"
+
 /* ---- helpers ---- */
 
 #define QK_K 256
 #define GROUP_MAX_EPS 1e-15f
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define HOST_LE 1
-#else
-#define HOST_LE 0
-#endif
-
-static inline uint16_t ld16(const unsigned char *p)
-{
-	uint16_t v;
-
-	if (HOST_LE) {
-		memcpy(&v, p, sizeof(v));
-		return v;
-	}
-	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-
-static inline uint32_t ld32(const unsigned char *p)
-{
-	uint32_t v;
-
-	if (HOST_LE) {
-		memcpy(&v, p, sizeof(v));
-		return v;
-	}
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static inline void st16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static inline void st32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
 static inline float half_at(const unsigned char *p)
 {
-	return f16_to_f32(ld16(p));
+	return f16_to_f32(load_le16(p));
 }
 
 static inline void put_half(unsigned char *p, float f)
 {
-	st16(p, f32_to_f16(f));
+	store_le16(p, f32_to_f16(f));
 }
 
 static inline uint32_t fbits(float f)
@@ -166,21 +125,83 @@ static inline float e8m0_half(unsigned e)
 
 /* ---- reference quantizers: ggml's code, transcribed ---- */
 
+/*
+ * The value of largest magnitude among v[0..n-1], the first on a tie; 0 if
+ * all are 0 or NaN.  *amax gets its magnitude.
+ */
+static float max_by_magnitude(const float *v, int n, float *amax)
+{
+	float max = 0, am = 0;
+
+	for (int j = 0; j < n; j++) {
+		float a = fabsf(v[j]);
+
+		if (a > am) {
+			am = a;
+			max = v[j];
+		}
+	}
+	*amax = am;
+	return max;
+}
+
+/* d into the block's first two bytes; returns ggml's inverse of d (0 for
+ * 0). */
+static float put_d(unsigned char *y, float d)
+{
+	put_half(y, d);
+	return d ? 1.0f / d : 0.0f;
+}
+
+/* ggml's MAX(amax, fabsf(v)) over v[0..n-1], from 0. */
+static float abs_max(const float *v, int n)
+{
+	float amax = 0.0f;
+
+	for (int j = 0; j < n; j++)
+		amax = amax > fabsf(v[j]) ? amax : fabsf(v[j]);
+	return amax;
+}
+
+/* The least and the greatest of v[0..n-1], from +-FLT_MAX as in ggml. */
+static void min_max(const float *v, int n, float *min, float *max)
+{
+	float lo = 3.40282347e38f, hi = -3.40282347e38f;
+
+	for (int j = 0; j < n; j++) {
+		if (v[j] < lo)
+			lo = v[j];
+		if (v[j] > hi)
+			hi = v[j];
+	}
+	*min = lo;
+	*max = hi;
+}
+
+/*
+ * Q4_1 and Q5_1: d = (max - min) / nmax over the block's 32 values x, and
+ * min, into the block; returns ggml's inverse of d, and the min in *min.
+ */
+static float put_d_min(const float *x, unsigned char *y, int nmax,
+		       float *min)
+{
+	float max;
+
+	min_max(x, 32, min, &max);
+	const float id = put_d(y, (max - *min) / nmax);
+
+	put_half(y + 2, *min);
+	return id;
+}
+
 static void q4_0_ref(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, x += 32, y += 18) {
-		float amax = 0.0f, max = 0.0f;
-
-		for (int j = 0; j < 32; j++) {
-			if (amax < fabsf(x[j])) {
-				amax = fabsf(x[j]);
-				max = x[j];
-			}
-		}
+		float amax;
+		const float max = max_by_magnitude(x, 32, &amax);
 		const float d = max / -8;
-		const float id = d ? 1.0f / d : 0.0f;
+		const float id = put_d(y, d);
 
-		put_half(y, d);
 		for (int j = 0; j < 16; j++) {
 			const float x0 = x[j] * id;
 			const float x1 = x[16 + j] * id;
@@ -197,19 +218,9 @@ static void q4_0_ref(const float *x, unsigned char *y, size_t nb)
 static void q4_1_ref(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, x += 32, y += 20) {
-		float min = 3.40282347e38f, max = -3.40282347e38f;
+		float min;
+		const float id = put_d_min(x, y, 15, &min);
 
-		for (int j = 0; j < 32; j++) {
-			if (x[j] < min)
-				min = x[j];
-			if (x[j] > max)
-				max = x[j];
-		}
-		const float d = (max - min) / 15;
-		const float id = d ? 1.0f / d : 0.0f;
-
-		put_half(y, d);
-		put_half(y + 2, min);
 		for (int j = 0; j < 16; j++) {
 			const float x0 = (x[j] - min) * id;
 			const float x1 = (x[16 + j] - min) * id;
@@ -226,19 +237,12 @@ static void q4_1_ref(const float *x, unsigned char *y, size_t nb)
 static void q5_0_ref(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, x += 32, y += 22) {
-		float amax = 0.0f, max = 0.0f;
+		float amax;
+		const float max = max_by_magnitude(x, 32, &amax);
 		uint32_t qh = 0;
-
-		for (int j = 0; j < 32; j++) {
-			if (amax < fabsf(x[j])) {
-				amax = fabsf(x[j]);
-				max = x[j];
-			}
-		}
 		const float d = max / -16;
-		const float id = d ? 1.0f / d : 0.0f;
+		const float id = put_d(y, d);
 
-		put_half(y, d);
 		for (int j = 0; j < 16; j++) {
 			const float x0 = x[j] * id;
 			const float x1 = x[16 + j] * id;
@@ -252,27 +256,17 @@ static void q5_0_ref(const float *x, unsigned char *y, size_t nb)
 			qh |= ((u0 & 0x10u) >> 4) << j;
 			qh |= ((u1 & 0x10u) >> 4) << (j + 16);
 		}
-		st32(y + 2, qh);
+		store_le32(y + 2, qh);
 	}
 }
 
 static void q5_1_ref(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, x += 32, y += 24) {
-		float min = 3.40282347e38f, max = -3.40282347e38f;
+		float min;
 		uint32_t qh = 0;
+		const float id = put_d_min(x, y, 31, &min);
 
-		for (int j = 0; j < 32; j++) {
-			if (x[j] < min)
-				min = x[j];
-			if (x[j] > max)
-				max = x[j];
-		}
-		const float d = (max - min) / 31;
-		const float id = d ? 1.0f / d : 0.0f;
-
-		put_half(y, d);
-		put_half(y + 2, min);
 		for (int j = 0; j < 16; j++) {
 			const float x0 = (x[j] - min) * id;
 			const float x1 = (x[16 + j] - min) * id;
@@ -283,22 +277,16 @@ static void q5_1_ref(const float *x, unsigned char *y, size_t nb)
 			qh |= ((u0 & 0x10u) >> 4) << j;
 			qh |= ((u1 & 0x10u) >> 4) << (j + 16);
 		}
-		st32(y + 4, qh);
+		store_le32(y + 4, qh);
 	}
 }
 
 static void q8_0_ref(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, x += 32, y += 34) {
-		float amax = 0.0f;
+		const float d = abs_max(x, 32) / 127;
+		const float id = put_d(y, d);
 
-		/* ggml's MAX(amax, fabsf(v)) */
-		for (int j = 0; j < 32; j++)
-			amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);
-		const float d = amax / 127;
-		const float id = d ? 1.0f / d : 0.0f;
-
-		put_half(y, d);
 		for (int j = 0; j < 32; j++)
 			y[2 + j] = (unsigned char)to_u8(round_i32(x[j] * id));
 	}
@@ -307,15 +295,10 @@ static void q8_0_ref(const float *x, unsigned char *y, size_t nb)
 static void q8_1_ref(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, x += 32, y += 36) {
-		float amax = 0.0f;
 		int sum = 0;
+		const float d = abs_max(x, 32) / 127;
+		const float id = put_d(y, d);
 
-		for (int j = 0; j < 32; j++)
-			amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);
-		const float d = amax / 127;
-		const float id = d ? 1.0f / d : 0.0f;
-
-		put_half(y, d);
 		for (int j = 0; j < 16; j++) {
 			int q0 = to_i8(round_i32(x[j] * id));
 			int q1 = to_i8(round_i32(x[16 + j] * id));
@@ -367,11 +350,7 @@ static void mxfp4_ref(const float *x, unsigned char *y, size_t nb)
 static void tq1_0_ref(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, y += 54) {
-		float amax = 0.0f;
-
-		for (int j = 0; j < QK_K; j++)
-			amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);
-		const float d = amax;
+		const float d = abs_max(x, QK_K);
 		const float id = d ? 1.0f / d : 0.0f;
 
 		put_half(y + 52, d);
@@ -408,11 +387,7 @@ static void tq1_0_ref(const float *x, unsigned char *y, size_t nb)
 static void tq2_0_ref(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, y += 66) {
-		float amax = 0.0f;
-
-		for (int j = 0; j < QK_K; j++)
-			amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);
-		const float d = amax;
+		const float d = abs_max(x, QK_K);
 		const float id = d ? 1.0f / d : 0.0f;
 
 		put_half(y + 64, d);
@@ -472,43 +447,55 @@ static void q2_0_ref(const float *x, unsigned char *y, size_t nb)
 
 /* ---- k-quant helpers (ggml-quants.c), same operation order ---- */
 
-static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
+/*
+ * The first pass of make_qx_quants and make_q3_quants: *max is the value
+ * of x of largest magnitude; the levels l of x at scale -nmax / *max,
+ * clamped to -nmax..nmax-1, go to L as l + off, and *sumlx and *suml2 get
+ * their sums weighted by x*x.  Returns 0, with L zeroed, when x is all
+ * below GROUP_MAX_EPS.
+ */
+static int first_levels(int n, int nmax, const float *x, int8_t *L, int off,
+			float *max, float *sumlx, float *suml2)
 {
-	float max = 0, amax = 0;
+	float amax, slx = 0, sl2 = 0;
 
-	for (int i = 0; i < n; i++) {
-		float ax = fabsf(x[i]);
-
-		if (ax > amax) {
-			amax = ax;
-			max = x[i];
-		}
-	}
+	*max = max_by_magnitude(x, n, &amax);
 	if (amax < GROUP_MAX_EPS) {
 		for (int i = 0; i < n; i++)
 			L[i] = 0;
-		return 0.f;
+		return 0;
 	}
-	float iscale = (float)-nmax / max;
-	float sumlx = 0, suml2 = 0;
+	float iscale = (float)-nmax / *max;
 
 	for (int i = 0; i < n; i++) {
 		int l = nearest_int(iscale * x[i]);
 
 		l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-		L[i] = (int8_t)(l + nmax);
+		L[i] = (int8_t)(l + off);
 		float w = x[i] * x[i];
 
-		sumlx += w * x[i] * l;
-		suml2 += w * l * l;
+		slx += w * x[i] * l;
+		sl2 += w * l * l;
 	}
+	*sumlx = slx;
+	*suml2 = sl2;
+	return 1;
+}
+
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
+{
+	float max, sumlx, suml2;
+
+	if (!first_levels(n, nmax, x, L, nmax, &max, &sumlx, &suml2))
+		return 0.f;
 	float scale = suml2 ? sumlx / suml2 : 0.0f;
 	float best = scale * sumlx;
 
 	for (int is = -9; is <= 9; is++) {
 		if (is == 0)
 			continue;
-		iscale = -(nmax + 0.1f * is) / max;
+		float iscale = -(nmax + 0.1f * is) / max;
+
 		sumlx = suml2 = 0;
 		for (int i = 0; i < n; i++) {
 			int l = nearest_int(iscale * x[i]);
@@ -535,34 +522,10 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
 
 static float make_q3_quants(int n, int nmax, const float *x, int8_t *L)
 {
-	float max = 0, amax = 0;
+	float max, sumlx, suml2;
 
-	for (int i = 0; i < n; i++) {
-		float ax = fabsf(x[i]);
-
-		if (ax > amax) {
-			amax = ax;
-			max = x[i];
-		}
-	}
-	if (amax < GROUP_MAX_EPS) {
-		for (int i = 0; i < n; i++)
-			L[i] = 0;
+	if (!first_levels(n, nmax, x, L, 0, &max, &sumlx, &suml2))
 		return 0.f;
-	}
-	float iscale = (float)-nmax / max;
-	float sumlx = 0, suml2 = 0;
-
-	for (int i = 0; i < n; i++) {
-		int l = nearest_int(iscale * x[i]);
-
-		l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-		L[i] = (int8_t)l;
-		float w = x[i] * x[i];
-
-		sumlx += w * x[i] * l;
-		suml2 += w * l * l;
-	}
 	for (int itry = 0; itry < 5; itry++) {
 		int n_changed = 0;
 
@@ -695,6 +658,18 @@ static void get_scale_min_k4(int j, const unsigned char *q, unsigned *d,
 	}
 }
 
+/* Sub-block j's scale and min of a Q4_K or Q5_K block with super-block d
+ * and dmin, as ggml's decoders compute them. */
+static void scale_min_k4(int j, const unsigned char *q, float d, float dmin,
+			 float *dl, float *ml)
+{
+	unsigned sc, m;
+
+	get_scale_min_k4(j, q, &sc, &m);
+	*dl = d * sc;
+	*ml = dmin * m;
+}
+
 /* The sixteen 6-bit signed scales of a Q3_K block, minus 32. */
 static void q3_k_scales(const unsigned char *s, int sc[16])
 {
@@ -715,47 +690,59 @@ static void pack_2bit(const uint8_t *L, unsigned char *qs)
 				L[j + l + 96] << 6);
 }
 
+/*
+ * Q2_K: the sixteen 4-bit scales (low nibbles) and mins (high nibbles) and
+ * the super-block's d and dmin, from the sub-blocks' scales and mins.
+ */
+static void q2_k_put_scales(unsigned char *y, const float *scales,
+			    const float *mins)
+{
+	float max_scale = 0, max_min = 0;
+
+	for (int j = 0; j < 16; j++) {
+		if (scales[j] > max_scale)
+			max_scale = scales[j];
+		if (mins[j] > max_min)
+			max_min = mins[j];
+	}
+	if (max_scale > 0) {
+		float iscale = 15.f / max_scale;
+
+		for (int j = 0; j < 16; j++)
+			y[j] = (unsigned char)to_u8(nearest_int(iscale * scales[j]));
+		put_half(y + 80, max_scale / 15.f);
+	} else {
+		memset(y, 0, 16);
+		put_half(y + 80, 0.f);
+	}
+	if (max_min > 0) {
+		float iscale = 15.f / max_min;
+
+		for (int j = 0; j < 16; j++) {
+			int l = nearest_int(iscale * mins[j]);
+
+			y[j] = (unsigned char)(y[j] | to_u8((int)((unsigned)l << 4)));
+		}
+		put_half(y + 82, max_min / 15.f);
+	} else {
+		put_half(y + 82, 0.f);
+	}
+}
+
 static void q2_k_ref(const float *x, unsigned char *y, size_t nb)
 {
 	uint8_t L[QK_K], Laux[16];
 	float weights[16], mins[16], scales[16];
 
 	for (size_t i = 0; i < nb; i++, x += QK_K, y += 84) {
-		float max_scale = 0, max_min = 0;
-
 		for (int j = 0; j < 16; j++) {
 			for (int l = 0; l < 16; l++)
 				weights[l] = fabsf(x[16 * j + l]);
 			scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights,
 						     L + 16 * j, &mins[j], Laux,
 						     -0.5f, 0.1f, 15, 1);
-			if (scales[j] > max_scale)
-				max_scale = scales[j];
-			if (mins[j] > max_min)
-				max_min = mins[j];
 		}
-		if (max_scale > 0) {
-			float iscale = 15.f / max_scale;
-
-			for (int j = 0; j < 16; j++)
-				y[j] = (unsigned char)to_u8(nearest_int(iscale * scales[j]));
-			put_half(y + 80, max_scale / 15.f);
-		} else {
-			memset(y, 0, 16);
-			put_half(y + 80, 0.f);
-		}
-		if (max_min > 0) {
-			float iscale = 15.f / max_min;
-
-			for (int j = 0; j < 16; j++) {
-				int l = nearest_int(iscale * mins[j]);
-
-				y[j] = (unsigned char)(y[j] | to_u8((int)((unsigned)l << 4)));
-			}
-			put_half(y + 82, max_min / 15.f);
-		} else {
-			put_half(y + 82, 0.f);
-		}
+		q2_k_put_scales(y, scales, mins);
 		for (int j = 0; j < 16; j++) {
 			const float d = half_at(y + 80) * (y[j] & 0xf);
 
@@ -773,48 +760,67 @@ static void q2_k_ref(const float *x, unsigned char *y, size_t nb)
 	}
 }
 
+/*
+ * Q3_K: the sixteen 6-bit scales (low nibbles, then the high bits) and the
+ * super-block's d, from the sub-blocks' scales and the one of largest
+ * magnitude.
+ */
+static void q3_k_put_scales(unsigned char *y, const float *scales,
+			    float max_scale)
+{
+	unsigned char *sc12 = y + 96;
+
+	memset(sc12, 0, 12);
+	if (max_scale) {
+		float iscale = -32.f / max_scale;
+
+		for (int j = 0; j < 16; j++) {
+			int l = to_i8(nearest_int(iscale * scales[j]));
+
+			l = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
+			if (j < 8)
+				sc12[j] = (unsigned char)(l & 0xf);
+			else
+				sc12[j - 8] |= (unsigned char)((l & 0xf) << 4);
+			l >>= 4;
+			sc12[j % 4 + 8] |= (unsigned char)(l << (2 * (j / 4)));
+		}
+		put_half(y + 108, 1 / iscale);
+	} else {
+		put_half(y + 108, 0.f);
+	}
+}
+
+/* Q3_K's levels (0 to 7) into the block: the high bit into hmask, the low
+ * two bits packed; L keeps the low two bits. */
+static void q3_k_pack(int8_t *L, unsigned char *y)
+{
+	memset(y, 0, 32);
+	for (int j = 0; j < QK_K; j++) {
+		if (L[j] > 3) {
+			y[j % 32] |= (unsigned char)(1u << (j / 32));
+			L[j] -= 4;
+		}
+	}
+	pack_2bit((const uint8_t *)L, y + 32);
+}
+
 static void q3_k_ref(const float *x, unsigned char *y, size_t nb)
 {
 	int8_t L[QK_K];
 	float scales[16];
 
 	for (size_t i = 0; i < nb; i++, x += QK_K, y += 110) {
-		unsigned char *sc12 = y + 96;
-		float max_scale = 0, amax = 0;
+		float max_scale, amax;
+		int sc[16];
 
-		for (int j = 0; j < 16; j++) {
+		for (int j = 0; j < 16; j++)
 			scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
-			float scale = fabsf(scales[j]);
-
-			if (scale > amax) {
-				amax = scale;
-				max_scale = scales[j];
-			}
-		}
-		memset(sc12, 0, 12);
-		if (max_scale) {
-			float iscale = -32.f / max_scale;
-
-			for (int j = 0; j < 16; j++) {
-				int l = to_i8(nearest_int(iscale * scales[j]));
-
-				l = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
-				if (j < 8)
-					sc12[j] = (unsigned char)(l & 0xf);
-				else
-					sc12[j - 8] |= (unsigned char)((l & 0xf) << 4);
-				l >>= 4;
-				sc12[j % 4 + 8] |= (unsigned char)(l << (2 * (j / 4)));
-			}
-			put_half(y + 108, 1 / iscale);
-		} else {
-			put_half(y + 108, 0.f);
-		}
+		max_scale = max_by_magnitude(scales, 16, &amax);
+		q3_k_put_scales(y, scales, max_scale);
+		q3_k_scales(y + 96, sc);
 		for (int j = 0; j < 16; j++) {
-			int sc = j < 8 ? sc12[j] & 0xf : sc12[j - 8] >> 4;
-
-			sc = (sc | ((sc12[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32;
-			float d = half_at(y + 108) * sc;
+			float d = half_at(y + 108) * sc[j];
 
 			if (!d)
 				continue;
@@ -825,14 +831,73 @@ static void q3_k_ref(const float *x, unsigned char *y, size_t nb)
 				L[16 * j + ii] = (int8_t)(l + 4);
 			}
 		}
-		memset(y, 0, 32);
-		for (int j = 0; j < QK_K; j++) {
-			if (L[j] > 3) {
-				y[j % 32] |= (unsigned char)(1u << (j / 32));
-				L[j] -= 4;
+		q3_k_pack(L, y);
+	}
+}
+
+/*
+ * Q4_K and Q5_K: the eight 6-bit scales and mins (get_scale_min_k4's
+ * layout) and the super-block's d and dmin, from the sub-blocks' scales and
+ * mins.
+ */
+static void q45_k_put_scales(unsigned char *y, const float *scales,
+			     const float *mins)
+{
+	unsigned char *sc12 = y + 4;
+	float max_scale = 0, max_min = 0;
+
+	for (int j = 0; j < 8; j++) {
+		if (scales[j] > max_scale)
+			max_scale = scales[j];
+		if (mins[j] > max_min)
+			max_min = mins[j];
+	}
+
+	float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+	float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+
+	for (int j = 0; j < 8; j++) {
+		unsigned ls = to_u8(nearest_int(inv_scale * scales[j]));
+		unsigned lm = to_u8(nearest_int(inv_min * mins[j]));
+
+		ls = ls < 63 ? ls : 63;
+		lm = lm < 63 ? lm : 63;
+		if (j < 4) {
+			sc12[j] = (unsigned char)ls;
+			sc12[j + 4] = (unsigned char)lm;
+		} else {
+			sc12[j + 4] = (unsigned char)((ls & 0xf) | (lm & 0xf) << 4);
+			sc12[j - 4] |= (unsigned char)((ls >> 4) << 6);
+			sc12[j] |= (unsigned char)((lm >> 4) << 6);
+		}
+	}
+	put_half(y, max_scale / 63.f);
+	put_half(y + 2, max_min / 63.f);
+}
+
+/* Q4_K's (nmax 15) or Q5_K's (nmax 31) levels into the block: Q4_K's as
+ * nibbles, Q5_K's low nibbles the same and their fifth bits into qh. */
+static void q45_k_pack(const uint8_t *L, unsigned char *y, int nmax)
+{
+	if (nmax == 15) {
+		for (int j = 0; j < 4; j++)
+			for (int l = 0; l < 32; l++)
+				y[16 + 32 * j + l] = (unsigned char)(L[64 * j + l] |
+					L[64 * j + 32 + l] << 4);
+	} else {
+		unsigned char *qh = y + 16, *ql = y + 48;
+
+		memset(qh, 0, 32);
+		for (int c = 0; c < 4; c++) {
+			for (int j = 0; j < 32; j++) {
+				int l1 = L[64 * c + j], l2 = L[64 * c + 32 + j];
+
+				qh[j] |= (unsigned char)((l1 >> 4) << (2 * c) |
+							 (l2 >> 4) << (2 * c + 1));
+				ql[32 * c + j] = (unsigned char)((l1 & 0xf) |
+								 (l2 & 0xf) << 4);
 			}
 		}
-		pack_2bit((const uint8_t *)L, y + 32);
 	}
 }
 
@@ -845,7 +910,6 @@ static void q45_k_ref(const float *x, unsigned char *y, size_t nb, int nmax)
 
 	for (size_t i = 0; i < nb; i++, x += QK_K, y += bsize) {
 		unsigned char *sc12 = y + 4;
-		float max_scale = 0, max_min = 0;
 
 		for (int j = 0; j < 8; j++) {
 			float sum_x2 = 0;
@@ -864,31 +928,8 @@ static void q45_k_ref(const float *x, unsigned char *y, size_t nb, int nmax)
 				scales[j] = make_qkx2_quants(32, 31, x + 32 * j,
 					weights, L + 32 * j, &mins[j], Laux,
 					-0.5f, 0.1f, 15, 0);
-			if (scales[j] > max_scale)
-				max_scale = scales[j];
-			if (mins[j] > max_min)
-				max_min = mins[j];
 		}
-		float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-		float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-
-		for (int j = 0; j < 8; j++) {
-			unsigned ls = to_u8(nearest_int(inv_scale * scales[j]));
-			unsigned lm = to_u8(nearest_int(inv_min * mins[j]));
-
-			ls = ls < 63 ? ls : 63;
-			lm = lm < 63 ? lm : 63;
-			if (j < 4) {
-				sc12[j] = (unsigned char)ls;
-				sc12[j + 4] = (unsigned char)lm;
-			} else {
-				sc12[j + 4] = (unsigned char)((ls & 0xf) | (lm & 0xf) << 4);
-				sc12[j - 4] |= (unsigned char)((ls >> 4) << 6);
-				sc12[j] |= (unsigned char)((lm >> 4) << 6);
-			}
-		}
-		put_half(y, max_scale / 63.f);
-		put_half(y + 2, max_min / 63.f);
+		q45_k_put_scales(y, scales, mins);
 		for (int j = 0; j < 8; j++) {
 			unsigned sc, m;
 
@@ -905,31 +946,7 @@ static void q45_k_ref(const float *x, unsigned char *y, size_t nb, int nmax)
 				L[32 * j + ii] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
 			}
 		}
-		if (nmax == 15) {
-			for (int j = 0; j < 4; j++)
-				for (int l = 0; l < 32; l++)
-					y[16 + 32 * j + l] = (unsigned char)(L[64 * j + l] |
-						L[64 * j + 32 + l] << 4);
-		} else {
-			unsigned char *qh = y + 16, *ql = y + 48;
-
-			memset(qh, 0, 32);
-			for (int c = 0; c < 4; c++) {
-				for (int j = 0; j < 32; j++) {
-					int l1 = L[64 * c + j], l2 = L[64 * c + 32 + j];
-
-					if (l1 > 15) {
-						l1 -= 16;
-						qh[j] |= (unsigned char)(1u << (2 * c));
-					}
-					if (l2 > 15) {
-						l2 -= 16;
-						qh[j] |= (unsigned char)(2u << (2 * c));
-					}
-					ql[32 * c + j] = (unsigned char)(l1 | l2 << 4);
-				}
-			}
-		}
+		q45_k_pack(L, y, nmax);
 	}
 }
 
@@ -962,36 +979,43 @@ static void q6_k_pack(const int8_t *L, unsigned char *y)
 	}
 }
 
+/*
+ * Q6_K: the sixteen 8-bit scales and the super-block's d, from the
+ * sub-blocks' scales, the one of largest magnitude and that magnitude.
+ * Returns 0, with the whole block zeroed, when all scales are tiny.
+ */
+static int q6_k_put_scales(unsigned char *y, const float *scales,
+			   float max_scale, float max_abs_scale)
+{
+	if (max_abs_scale < GROUP_MAX_EPS) {
+		memset(y, 0, 210);
+		return 0;
+	}
+	float iscale = -128.f / max_scale;
+
+	put_half(y + 208, 1 / iscale);
+	for (int ib = 0; ib < 16; ib++) {
+		int v = nearest_int(iscale * scales[ib]);
+
+		y[192 + ib] = (unsigned char)to_u8(v < 127 ? v : 127);
+	}
+	return 1;
+}
+
 static void q6_k_ref(const float *x, unsigned char *y, size_t nb)
 {
 	int8_t L[QK_K];
 	float scales[16];
 
 	for (size_t i = 0; i < nb; i++, x += QK_K, y += 210) {
-		float max_scale = 0, max_abs_scale = 0;
+		float max_scale, max_abs_scale;
 
-		for (int ib = 0; ib < 16; ib++) {
-			const float scale = make_qx_quants(16, 32, x + 16 * ib,
-							   L + 16 * ib);
-
-			scales[ib] = scale;
-			if (fabsf(scale) > max_abs_scale) {
-				max_abs_scale = fabsf(scale);
-				max_scale = scale;
-			}
-		}
-		if (max_abs_scale < GROUP_MAX_EPS) {
-			memset(y, 0, 210);
+		for (int ib = 0; ib < 16; ib++)
+			scales[ib] = make_qx_quants(16, 32, x + 16 * ib,
+						    L + 16 * ib);
+		max_scale = max_by_magnitude(scales, 16, &max_abs_scale);
+		if (!q6_k_put_scales(y, scales, max_scale, max_abs_scale))
 			continue;
-		}
-		float iscale = -128.f / max_scale;
-
-		put_half(y + 208, 1 / iscale);
-		for (int ib = 0; ib < 16; ib++) {
-			int v = nearest_int(iscale * scales[ib]);
-
-			y[192 + ib] = (unsigned char)to_u8(v < 127 ? v : 127);
-		}
 		for (int j = 0; j < 16; j++) {
 			float d = half_at(y + 208) * (int8_t)y[192 + j];
 
@@ -1011,16 +1035,9 @@ static void q6_k_ref(const float *x, unsigned char *y, size_t nb)
 static void q8_k_ref(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, x += QK_K, y += 292) {
-		float max = 0, amax = 0;
+		float amax;
+		const float max = max_by_magnitude(x, QK_K, &amax);
 
-		for (int j = 0; j < QK_K; j++) {
-			float ax = fabsf(x[j]);
-
-			if (ax > amax) {
-				amax = ax;
-				max = x[j];
-			}
-		}
 		/* ggml leaves bsums unset here; they are the sums of zeros */
 		if (!amax) {
 			memset(y, 0, 292);
@@ -1038,9 +1055,9 @@ static void q8_k_ref(const float *x, unsigned char *y, size_t nb)
 
 			for (int ii = 0; ii < 16; ii++)
 				sum += (int8_t)y[4 + 16 * j + ii];
-			st16(y + 260 + 2 * j, (uint16_t)(unsigned)sum);
+			store_le16(y + 260 + 2 * j, (uint16_t)(unsigned)sum);
 		}
-		st32(y, fbits(1 / iscale));
+		store_le32(y, fbits(1 / iscale));
 	}
 }
 
@@ -1071,6 +1088,36 @@ static inline int best_index_int8(const int8_t *val, float x)
  * IQ4_NL, 256 for IQ4_XS.  y is the block: d, then for IQ4_XS scales_h
  * and scales_l, then the nibbles at q4.
  */
+/*
+ * IQ4_XS: the super-block's d and the eight 6-bit sub-block scales
+ * (scales_h, scales_l), from the sub-blocks' scales and the one of largest
+ * magnitude; idl gets the inverse of each sub-block's scale (0 for 0).
+ */
+static void iq4_xs_put_scales(unsigned char *y, const float *scales,
+			      float max_scale, float *idl)
+{
+	unsigned scales_h = 0;
+	float d = -max_scale / 32;
+	float id = d ? 1 / d : 0.f;
+
+	put_half(y, d);
+	for (int ib = 0; ib < 8; ib++) {
+		int l = nearest_int(id * scales[ib]);
+
+		l = l < -32 ? -32 : l > 31 ? 31 : l;
+		float dl = d * l;
+
+		idl[ib] = dl ? 1 / dl : 0.f;
+		l += 32;
+		if (ib % 2 == 0)
+			y[4 + ib / 2] = (unsigned char)(l & 0xf);
+		else
+			y[4 + ib / 2] |= (unsigned char)((l & 0xf) << 4);
+		scales_h |= (unsigned)(l >> 4) << 2 * ib;
+	}
+	store_le16(y + 2, (uint16_t)scales_h);
+}
+
 static void iq4_impl(int sbs, const float *x, unsigned char *y,
 		     unsigned char *q4)
 {
@@ -1085,18 +1132,11 @@ static void iq4_impl(int sbs, const float *x, unsigned char *y,
 	for (int ib = 0; ib < sbs / 32; ib++) {
 		const float *xb = x + 32 * ib;
 		uint8_t *Lb = L + 32 * ib;
-		float amax = 0, max = 0;
+		float amax;
+		const float max = max_by_magnitude(xb, 32, &amax);
 
 		for (int j = 0; j < 32; j++)
 			weight[j] = xb[j] * xb[j];
-		for (int j = 0; j < 32; j++) {
-			float ax = fabsf(xb[j]);
-
-			if (ax > amax) {
-				amax = ax;
-				max = xb[j];
-			}
-		}
 		if (amax < GROUP_MAX_EPS) {
 			scales[ib] = 0;
 			continue;
@@ -1140,29 +1180,13 @@ static void iq4_impl(int sbs, const float *x, unsigned char *y,
 		}
 	}
 	if (sbs > 32) {
-		unsigned scales_h = 0;
-		float d = -max_scale / 32;
-		float id = d ? 1 / d : 0.f;
+		float idl[8];
 
-		put_half(y, d);
-		for (int ib = 0; ib < sbs / 32; ib++) {
-			int l = nearest_int(id * scales[ib]);
-
-			l = l < -32 ? -32 : l > 31 ? 31 : l;
-			float dl = d * l;
-			float idl = dl ? 1 / dl : 0.f;
-
+		iq4_xs_put_scales(y, scales, max_scale, idl);
+		for (int ib = 0; ib < sbs / 32; ib++)
 			for (int j = 0; j < 32; j++)
 				L[32 * ib + j] = (uint8_t)best_index_int8(values,
-							idl * x[32 * ib + j]);
-			l += 32;
-			if (ib % 2 == 0)
-				y[4 + ib / 2] = (unsigned char)(l & 0xf);
-			else
-				y[4 + ib / 2] |= (unsigned char)((l & 0xf) << 4);
-			scales_h |= (unsigned)(l >> 4) << 2 * ib;
-		}
-		st16(y + 2, (uint16_t)scales_h);
+							idl[ib] * x[32 * ib + j]);
 	} else {
 		float id = scales[0] ? 1 / scales[0] : 0;
 
@@ -1351,12 +1375,13 @@ static void qkx2_lanes(int n, int nmax, const vf *x, const vf *w, vi *L,
 	*the_min = -min;
 }
 
-/* make_qx_quants (rmse_type 1, no weights) for VL sub-blocks of n. */
-static vf qx_lanes(int n, int nmax, const vf *x, vi *L)
+/* Per lane, the value of largest magnitude among x[0..n-1] (as
+ * max_by_magnitude); *tiny marks the lanes whose magnitude is below
+ * GROUP_MAX_EPS. */
+static inline vf vmax_by_magnitude(int n, const vf *x, vi *tiny)
 {
 	const vf zero = { 0 };
-	vf amax = zero, max = zero, w[32], wx[32];
-	vi l[32];
+	vf amax = zero, max = zero;
 
 	for (int i = 0; i < n; i++) {
 		vf ax = vabs(x[i]);
@@ -1365,27 +1390,56 @@ static vf qx_lanes(int n, int nmax, const vf *x, vi *L)
 		amax = vsel(m, ax, amax);
 		max = vsel(m, x[i], max);
 	}
-	const vi tiny = amax < GROUP_MAX_EPS;
-	vf iscale = (float)-nmax / max;
-	vf sumlx = zero, suml2 = zero;
+	*tiny = amax < GROUP_MAX_EPS;
+	return max;
+}
+
+/*
+ * first_levels for VL sub-blocks of n, the tiny lanes aside: the levels at
+ * scale -nmax / max into l (without the offset), x*x into w, x*x*x into
+ * wx, and the weighted sums into *sumlx and *suml2.
+ */
+static inline void first_levels_lanes(int n, int nmax, const vf *x, vf max,
+				      vi *l, vf *w, vf *wx, vf *sumlx,
+				      vf *suml2)
+{
+	const vf iscale = (float)-nmax / max;
+	vf slx = { 0 }, sl2 = { 0 };
 
 	for (int i = 0; i < n; i++) {
 		l[i] = vclamp(vnearest(iscale * x[i]), -nmax, nmax - 1);
-		L[i] = l[i] + nmax;
 		vf lf = vfloat(l[i]);
 
 		w[i] = x[i] * x[i];
 		wx[i] = w[i] * x[i];
-		sumlx += wx[i] * lf;
-		suml2 += w[i] * lf * lf;
+		slx += wx[i] * lf;
+		sl2 += w[i] * lf * lf;
 	}
+	*sumlx = slx;
+	*suml2 = sl2;
+}
+
+/* make_qx_quants (rmse_type 1, no weights) for VL sub-blocks of n. */
+static vf qx_lanes(int n, int nmax, const vf *x, vi *L)
+{
+	const vf zero = { 0 };
+	vf w[32], wx[32];
+	vf sumlx, suml2;
+	vi l[32];
+	vi tiny;
+	const vf max = vmax_by_magnitude(n, x, &tiny);
+
+	first_levels_lanes(n, nmax, x, max, l, w, wx, &sumlx, &suml2);
+	for (int i = 0; i < n; i++)
+		L[i] = l[i] + nmax;
 	vf scale = vsel(suml2 != 0, sumlx / suml2, zero);
 	vf best = scale * sumlx;
 
 	for (int is = -9; is <= 9; is++) {
 		if (is == 0)
 			continue;
-		iscale = -(nmax + 0.1f * is) / max;
+		vf iscale = -(nmax + 0.1f * is) / max;
+
 		sumlx = suml2 = zero;
 		for (int i = 0; i < n; i++) {
 			l[i] = vclamp(vnearest(iscale * x[i]), -nmax, nmax - 1);
@@ -1412,28 +1466,12 @@ static vf qx_lanes(int n, int nmax, const vf *x, vi *L)
 static vf q3_lanes(int n, int nmax, const vf *x, vi *L)
 {
 	const vf zero = { 0 };
-	vf amax = zero, max = zero, w[32], wx[32];
+	vf w[32], wx[32];
+	vf sumlx, suml2;
+	vi tiny;
+	const vf max = vmax_by_magnitude(n, x, &tiny);
 
-	for (int i = 0; i < n; i++) {
-		vf ax = vabs(x[i]);
-		vi m = ax > amax;
-
-		amax = vsel(m, ax, amax);
-		max = vsel(m, x[i], max);
-	}
-	const vi tiny = amax < GROUP_MAX_EPS;
-	vf iscale = (float)-nmax / max;
-	vf sumlx = zero, suml2 = zero;
-
-	for (int i = 0; i < n; i++) {
-		L[i] = vclamp(vnearest(iscale * x[i]), -nmax, nmax - 1);
-		vf lf = vfloat(L[i]);
-
-		w[i] = x[i] * x[i];
-		wx[i] = w[i] * x[i];
-		sumlx += wx[i] * lf;
-		suml2 += w[i] * lf * lf;
-	}
+	first_levels_lanes(n, nmax, x, max, L, w, wx, &sumlx, &suml2);
 	/* A pass that changes nothing in a lane would change nothing again,
 	 * so running every lane until none changes is ggml's per-lane stop. */
 	for (int itry = 0; itry < 5; itry++) {
@@ -1474,7 +1512,7 @@ static void q2_k_fast(const float *x, unsigned char *y, size_t nb)
 		vf xt[2][16], wt[16], sv[2], mv[2], dv = { 0 }, dmv = { 0 };
 		vi L[2][16];
 		uint8_t Lb[QK_K];
-		float scales[16], mins[16], max_scale = 0, max_min = 0;
+		float scales[16], mins[16];
 
 		for (int g = 0; g < 2; g++) {
 			transpose_in(x + 128 * g, 16, 16, xt[g]);
@@ -1487,34 +1525,7 @@ static void q2_k_fast(const float *x, unsigned char *y, size_t nb)
 				mins[8 * g + j] = mv[g][j];
 			}
 		}
-		for (int j = 0; j < 16; j++) {
-			if (scales[j] > max_scale)
-				max_scale = scales[j];
-			if (mins[j] > max_min)
-				max_min = mins[j];
-		}
-		if (max_scale > 0) {
-			float iscale = 15.f / max_scale;
-
-			for (int j = 0; j < 16; j++)
-				y[j] = (unsigned char)to_u8(nearest_int(iscale * scales[j]));
-			put_half(y + 80, max_scale / 15.f);
-		} else {
-			memset(y, 0, 16);
-			put_half(y + 80, 0.f);
-		}
-		if (max_min > 0) {
-			float iscale = 15.f / max_min;
-
-			for (int j = 0; j < 16; j++) {
-				int l = nearest_int(iscale * mins[j]);
-
-				y[j] = (unsigned char)(y[j] | to_u8((int)((unsigned)l << 4)));
-			}
-			put_half(y + 82, max_min / 15.f);
-		} else {
-			put_half(y + 82, 0.f);
-		}
+		q2_k_put_scales(y, scales, mins);
 		const float d = half_at(y + 80), dmin = half_at(y + 82);
 
 		for (int g = 0; g < 2; g++) {
@@ -1539,11 +1550,10 @@ static void q2_k_fast(const float *x, unsigned char *y, size_t nb)
 static void q3_k_fast(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, x += QK_K, y += 110) {
-		unsigned char *sc12 = y + 96;
 		vf xt[2][16], sv[2], dv = { 0 };
 		vi L[2][16];
 		int8_t Lb[QK_K];
-		float scales[16], max_scale = 0, amax = 0;
+		float scales[16], max_scale, amax;
 
 		for (int g = 0; g < 2; g++) {
 			transpose_in(x + 128 * g, 16, 16, xt[g]);
@@ -1551,37 +1561,12 @@ static void q3_k_fast(const float *x, unsigned char *y, size_t nb)
 			for (int j = 0; j < VL; j++)
 				scales[8 * g + j] = sv[g][j];
 		}
-		for (int j = 0; j < 16; j++) {
-			float scale = fabsf(scales[j]);
-
-			if (scale > amax) {
-				amax = scale;
-				max_scale = scales[j];
-			}
-		}
-		memset(sc12, 0, 12);
-		if (max_scale) {
-			float iscale = -32.f / max_scale;
-
-			for (int j = 0; j < 16; j++) {
-				int l = to_i8(nearest_int(iscale * scales[j]));
-
-				l = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
-				if (j < 8)
-					sc12[j] = (unsigned char)(l & 0xf);
-				else
-					sc12[j - 8] |= (unsigned char)((l & 0xf) << 4);
-				l >>= 4;
-				sc12[j % 4 + 8] |= (unsigned char)(l << (2 * (j / 4)));
-			}
-			put_half(y + 108, 1 / iscale);
-		} else {
-			put_half(y + 108, 0.f);
-		}
+		max_scale = max_by_magnitude(scales, 16, &amax);
+		q3_k_put_scales(y, scales, max_scale);
 		int sc[16];
 		const float d = half_at(y + 108);
 
-		q3_k_scales(sc12, sc);
+		q3_k_scales(y + 96, sc);
 		for (int g = 0; g < 2; g++) {
 			for (int j = 0; j < VL; j++)
 				dv[j] = d * sc[8 * g + j];
@@ -1595,14 +1580,7 @@ static void q3_k_fast(const float *x, unsigned char *y, size_t nb)
 					Lb[16 * (8 * g + j) + l] = (int8_t)q[j];
 			}
 		}
-		memset(y, 0, 32);
-		for (int j = 0; j < QK_K; j++) {
-			if (Lb[j] > 3) {
-				y[j % 32] |= (unsigned char)(1u << (j / 32));
-				Lb[j] -= 4;
-			}
-		}
-		pack_2bit((const uint8_t *)Lb, y + 32);
+		q3_k_pack(Lb, y);
 	}
 }
 
@@ -1616,7 +1594,6 @@ static void q45_k_fast(const float *x, unsigned char *y, size_t nb, int nmax)
 		vf sum_x2 = { 0 };
 		vi L[32];
 		uint8_t Lb[QK_K];
-		float max_scale = 0, max_min = 0;
 
 		transpose_in(x, 32, 32, xt);
 		for (int l = 0; l < 32; l++)
@@ -1629,32 +1606,13 @@ static void q45_k_fast(const float *x, unsigned char *y, size_t nb, int nmax)
 			qkx2_lanes(32, 15, xt, wt, L, &sv, &mv, -1.f, 0.1f, 20, 0);
 		else
 			qkx2_lanes(32, 31, xt, wt, L, &sv, &mv, -0.5f, 0.1f, 15, 0);
+		float scales[8], mins[8];
+
 		for (int j = 0; j < VL; j++) {
-			if (sv[j] > max_scale)
-				max_scale = sv[j];
-			if (mv[j] > max_min)
-				max_min = mv[j];
+			scales[j] = sv[j];
+			mins[j] = mv[j];
 		}
-		float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-		float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-
-		for (int j = 0; j < 8; j++) {
-			unsigned ls = to_u8(nearest_int(inv_scale * sv[j]));
-			unsigned lm = to_u8(nearest_int(inv_min * mv[j]));
-
-			ls = ls < 63 ? ls : 63;
-			lm = lm < 63 ? lm : 63;
-			if (j < 4) {
-				sc12[j] = (unsigned char)ls;
-				sc12[j + 4] = (unsigned char)lm;
-			} else {
-				sc12[j + 4] = (unsigned char)((ls & 0xf) | (lm & 0xf) << 4);
-				sc12[j - 4] |= (unsigned char)((ls >> 4) << 6);
-				sc12[j] |= (unsigned char)((lm >> 4) << 6);
-			}
-		}
-		put_half(y, max_scale / 63.f);
-		put_half(y + 2, max_min / 63.f);
+		q45_k_put_scales(y, scales, mins);
 		const float d = half_at(y), dmin = half_at(y + 2);
 
 		for (int j = 0; j < 8; j++) {
@@ -1673,26 +1631,7 @@ static void q45_k_fast(const float *x, unsigned char *y, size_t nb, int nmax)
 			for (int j = 0; j < VL; j++)
 				Lb[32 * j + l] = (uint8_t)q[j];
 		}
-		if (nmax == 15) {
-			for (int j = 0; j < 4; j++)
-				for (int l = 0; l < 32; l++)
-					y[16 + 32 * j + l] = (unsigned char)(Lb[64 * j + l] |
-						Lb[64 * j + 32 + l] << 4);
-		} else {
-			unsigned char *qh = y + 16, *ql = y + 48;
-
-			memset(qh, 0, 32);
-			for (int c = 0; c < 4; c++) {
-				for (int j = 0; j < 32; j++) {
-					int l1 = Lb[64 * c + j], l2 = Lb[64 * c + 32 + j];
-
-					qh[j] |= (unsigned char)((l1 >> 4) << (2 * c) |
-								 (l2 >> 4) << (2 * c + 1));
-					ql[32 * c + j] = (unsigned char)((l1 & 0xf) |
-									 (l2 & 0xf) << 4);
-				}
-			}
-		}
+		q45_k_pack(Lb, y, nmax);
 	}
 }
 
@@ -1712,7 +1651,7 @@ static void q6_k_fast(const float *x, unsigned char *y, size_t nb)
 		vf xt[2][16], sv[2], dv = { 0 };
 		vi L[2][16];
 		int8_t Lb[QK_K];
-		float scales[16], max_scale = 0, max_abs_scale = 0;
+		float scales[16], max_scale, max_abs_scale;
 
 		for (int g = 0; g < 2; g++) {
 			transpose_in(x + 128 * g, 16, 16, xt[g]);
@@ -1720,24 +1659,9 @@ static void q6_k_fast(const float *x, unsigned char *y, size_t nb)
 			for (int j = 0; j < VL; j++)
 				scales[8 * g + j] = sv[g][j];
 		}
-		for (int ib = 0; ib < 16; ib++) {
-			if (fabsf(scales[ib]) > max_abs_scale) {
-				max_abs_scale = fabsf(scales[ib]);
-				max_scale = scales[ib];
-			}
-		}
-		if (max_abs_scale < GROUP_MAX_EPS) {
-			memset(y, 0, 210);
+		max_scale = max_by_magnitude(scales, 16, &max_abs_scale);
+		if (!q6_k_put_scales(y, scales, max_scale, max_abs_scale))
 			continue;
-		}
-		float iscale = -128.f / max_scale;
-
-		put_half(y + 208, 1 / iscale);
-		for (int ib = 0; ib < 16; ib++) {
-			int v = nearest_int(iscale * scales[ib]);
-
-			y[192 + ib] = (unsigned char)to_u8(v < 127 ? v : 127);
-		}
 		const float d = half_at(y + 208);
 
 		for (int g = 0; g < 2; g++) {
@@ -1843,6 +1767,26 @@ static void q8_0_fast(const float *x, unsigned char *y, size_t nb)
 	}
 }
 
+/* A 32-element block's levels q (element VL*k+j in q[k][j]) into qs as
+ * nibbles, elements j and j+16 a byte, and, where qh is not NULL (Q5_0,
+ * Q5_1), their fifth bits into the 32-bit qh. */
+static inline void put_levels32(const vi *q, unsigned char *qs,
+				unsigned char *qh)
+{
+	for (int k = 0; k < 2; k++)
+		for (int j = 0; j < VL; j++)
+			qs[VL * k + j] = (unsigned char)((q[k][j] & 0xf) |
+						(q[k + 2][j] & 0xf) << 4);
+	if (qh) {
+		uint32_t bits = 0;
+
+		for (int k = 0; k < 4; k++)
+			for (int j = 0; j < VL; j++)
+				bits |= (uint32_t)(q[k][j] >> 4 & 1) << (VL * k + j);
+		store_le32(qh, bits);
+	}
+}
+
 /* Q4_0 and Q5_0: nmax 16 for Q4_0, 32 for Q5_0 (levels 0..nmax-1). */
 static void qx_0_fast(const float *x, unsigned char *y, size_t nb, int nmax)
 {
@@ -1870,18 +1814,7 @@ static void qx_0_fast(const float *x, unsigned char *y, size_t nb, int nmax)
 			q[k] = vtrunc(v[k] * id + bias);
 			q[k] = vseli(q[k] > nmax - 1, q[k] - q[k] + nmax - 1, q[k]);
 		}
-		for (int k = 0; k < 2; k++)
-			for (int j = 0; j < VL; j++)
-				qs[VL * k + j] = (unsigned char)((q[k][j] & 0xf) |
-							(q[k + 2][j] & 0xf) << 4);
-		if (nmax == 32) {
-			uint32_t qh = 0;
-
-			for (int k = 0; k < 4; k++)
-				for (int j = 0; j < VL; j++)
-					qh |= (uint32_t)(q[k][j] >> 4 & 1) << (VL * k + j);
-			st32(y + 2, qh);
-		}
+		put_levels32(q, qs, nmax == 32 ? y + 2 : NULL);
 	}
 }
 
@@ -1935,18 +1868,7 @@ static void qx_1_fast(const float *x, unsigned char *y, size_t nb, int nmax)
 			if (nmax == 15)
 				q[k] = vseli(q[k] > 15, q[k] - q[k] + 15, q[k]);
 		}
-		for (int k = 0; k < 2; k++)
-			for (int j = 0; j < VL; j++)
-				qs[VL * k + j] = (unsigned char)((q[k][j] & 0xf) |
-							(q[k + 2][j] & 0xf) << 4);
-		if (nmax == 31) {
-			uint32_t qh = 0;
-
-			for (int k = 0; k < 4; k++)
-				for (int j = 0; j < VL; j++)
-					qh |= (uint32_t)(q[k][j] >> 4 & 1) << (VL * k + j);
-			st32(y + 4, qh);
-		}
+		put_levels32(q, qs, nmax == 31 ? y + 4 : NULL);
 	}
 }
 
@@ -2064,10 +1986,9 @@ static void iq4_nl_fast(const float *x, unsigned char *y, size_t nb)
 static void iq4_xs_fast(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, x += QK_K, y += 136) {
-		vf xt[32], sc, idl = { 0 };
+		vf xt[32], sc, idl;
 		vi L[32];
-		float max_scale = 0, amax_scale = 0;
-		unsigned scales_h = 0;
+		float scales[8], idls[8], max_scale = 0, amax_scale = 0;
 
 		transpose_in(x, 32, 32, xt);
 		sc = iq4_scales(xt);
@@ -2077,25 +1998,11 @@ static void iq4_xs_fast(const float *x, unsigned char *y, size_t nb)
 				max_scale = sc[ib];
 			}
 		}
-		float d = -max_scale / 32;
-		float id = d ? 1 / d : 0.f;
-
-		put_half(y, d);
-		for (int ib = 0; ib < 8; ib++) {
-			int l = nearest_int(id * sc[ib]);
-
-			l = l < -32 ? -32 : l > 31 ? 31 : l;
-			float dl = d * l;
-
-			idl[ib] = dl ? 1 / dl : 0.f;
-			l += 32;
-			if (ib % 2 == 0)
-				y[4 + ib / 2] = (unsigned char)(l & 0xf);
-			else
-				y[4 + ib / 2] |= (unsigned char)((l & 0xf) << 4);
-			scales_h |= (unsigned)(l >> 4) << 2 * ib;
-		}
-		st16(y + 2, (uint16_t)scales_h);
+		for (int ib = 0; ib < 8; ib++)
+			scales[ib] = sc[ib];
+		iq4_xs_put_scales(y, scales, max_scale, idls);
+		for (int ib = 0; ib < 8; ib++)
+			idl[ib] = idls[ib];
 		for (int j = 0; j < 32; j++)
 			L[j] = iq4_index(idl * xt[j], NULL);
 		for (int ib = 0; ib < 8; ib++)
@@ -2144,7 +2051,7 @@ void ggml_decode_q5_0(const unsigned char *src, float *dst, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, src += 22, dst += 32) {
 		const float d = half_at(src);
-		const uint32_t qh = ld32(src + 2);
+		const uint32_t qh = load_le32(src + 2);
 
 		for (int j = 0; j < 16; j++) {
 			int h0 = (qh >> j) << 4 & 0x10, h1 = (qh >> (j + 12)) & 0x10;
@@ -2159,7 +2066,7 @@ void ggml_decode_q5_1(const unsigned char *src, float *dst, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, src += 24, dst += 32) {
 		const float d = half_at(src), m = half_at(src + 2);
-		const uint32_t qh = ld32(src + 4);
+		const uint32_t qh = load_le32(src + 4);
 
 		for (int j = 0; j < 16; j++) {
 			int h0 = (qh >> j) << 4 & 0x10, h1 = (qh >> (j + 12)) & 0x10;
@@ -2242,13 +2149,10 @@ void ggml_decode_q4_k(const unsigned char *src, float *dst, size_t nb)
 		const unsigned char *q = src + 16;
 
 		for (int j = 0; j < 8; j += 2, q += 32) {
-			unsigned sc, m;
+			float d1, m1, d2, m2;
 
-			get_scale_min_k4(j, src + 4, &sc, &m);
-			const float d1 = d * sc, m1 = min * m;
-
-			get_scale_min_k4(j + 1, src + 4, &sc, &m);
-			const float d2 = d * sc, m2 = min * m;
+			scale_min_k4(j, src + 4, d, min, &d1, &m1);
+			scale_min_k4(j + 1, src + 4, d, min, &d2, &m2);
 
 			for (int l = 0; l < 32; l++)
 				*dst++ = d1 * (q[l] & 0xf) - m1;
@@ -2266,13 +2170,10 @@ void ggml_decode_q5_k(const unsigned char *src, float *dst, size_t nb)
 		unsigned u1 = 1, u2 = 2;
 
 		for (int j = 0; j < 8; j += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-			unsigned sc, m;
+			float d1, m1, d2, m2;
 
-			get_scale_min_k4(j, src + 4, &sc, &m);
-			const float d1 = d * sc, m1 = min * m;
-
-			get_scale_min_k4(j + 1, src + 4, &sc, &m);
-			const float d2 = d * sc, m2 = min * m;
+			scale_min_k4(j, src + 4, d, min, &d1, &m1);
+			scale_min_k4(j + 1, src + 4, d, min, &d2, &m2);
 
 			for (int l = 0; l < 32; l++)
 				*dst++ = d1 * ((ql[l] & 0xf) + (qh[l] & u1 ? 16 : 0)) - m1;
@@ -2310,7 +2211,7 @@ void ggml_decode_q6_k(const unsigned char *src, float *dst, size_t nb)
 void ggml_decode_q8_k(const unsigned char *src, float *dst, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, src += 292, dst += QK_K) {
-		const float d = bitsf(ld32(src));
+		const float d = bitsf(load_le32(src));
 
 		for (int j = 0; j < QK_K; j++)
 			dst[j] = d * (int8_t)src[4 + j];
@@ -2333,7 +2234,7 @@ void ggml_decode_iq4_xs(const unsigned char *src, float *dst, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, src += 136) {
 		const float d = half_at(src);
-		const unsigned scales_h = ld16(src + 2);
+		const unsigned scales_h = load_le16(src + 2);
 		const unsigned char *qs = src + 8;
 
 		for (int ib = 0; ib < 8; ib++, qs += 16, dst += 32) {

@@ -223,7 +223,7 @@ uint64_t iq_int4_q(const struct scheme_ctx *c, uint64_t first, const float *x,
 		unsigned char u[G4];
 		float s;
 
-		st_le16(side + 2 * (i / G4),
+		store_le16(side + 2 * (i / G4),
 			scale16(absmax_of(x + i, G4) / 7.0f, &s));
 		if (s > 0)
 			clipped += int4_group(x + i, u, s, 0, -8, 7, 8);
@@ -253,7 +253,7 @@ void iq_int4_dq(const struct scheme_ctx *c, uint64_t first,
 
 	(void)first;
 	for (size_t i = 0; i + G4 <= n; i += G4)
-		int4_back(src + i / 2, f16_to_f32(ld_le16(side + 2 * (i / G4))),
+		int4_back(src + i / 2, f16_to_f32(load_le16(side + 2 * (i / G4))),
 			  8.0f, y + i);
 }
 
@@ -314,7 +314,7 @@ uint64_t iq_int4a_q(const struct scheme_ctx *c, uint64_t first,
 		int z = 0;
 
 		minmax_group(x + i, &mn, &mx);
-		st_le16(scales + 2 * g, scale16((mx - mn) / 15.0f, &s));
+		store_le16(scales + 2 * g, scale16((mx - mn) / 15.0f, &s));
 		if (s > 0) {
 			z = (int)rne(clampmag(-mn / s, F32_64));
 			z = z < 0 ? 0 : z > 15 ? 15 : z;
@@ -336,6 +336,6 @@ void iq_int4a_dq(const struct scheme_ctx *c, uint64_t first,
 
 	(void)first;
 	for (size_t i = 0, g = 0; i + G4 <= n; i += G4, g++)
-		int4_back(src + i / 2, f16_to_f32(ld_le16(scales + 2 * g)),
+		int4_back(src + i / 2, f16_to_f32(load_le16(scales + 2 * g)),
 			  (float)(zeros[g / 2] >> 4 * (g % 2) & 0xf), y + i);
 }

@@ -1,7 +1,7 @@
 /*
  * quant/qcommon.h - small helpers shared by the scheme kernels
  * (quant/intq.c, quant/floatq.c): float bits, round to nearest even,
- * little-endian loads and stores, the finite absmax of a span, and the
+ * f32 loads and stores (byte order helpers are in quant/bytes.h), the finite absmax of a span, and the
  * loop that runs a 64-value group kernel over a span with a zero-padded
  * tail.  Internal to quant/; include after quant/kernel.h.
  */
@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "quant/bytes.h"
 #include "quant/kernel.h"
 
 #define F32_INF_BITS 0x7f800000u
@@ -55,39 +56,14 @@ static inline float clampmag(float v, uint32_t lim)
 	return bitsf(a | (u & 0x80000000));
 }
 
-static inline void st_le16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static inline uint16_t ld_le16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline void st_le32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static inline uint32_t ld_le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
 static inline void st_f32(unsigned char *p, float f)
 {
-	st_le32(p, fbits(f));
+	store_le32(p, fbits(f));
 }
 
 static inline float ld_f32(const unsigned char *p)
 {
-	return bitsf(ld_le32(p));
+	return bitsf(load_le32(p));
 }
 
 /* |x| as bits when x is finite, else 0: the integer order of these equals
