@@ -10,9 +10,17 @@
 extern const struct format format_safetensors;
 extern const struct format format_safetensors_index;
 extern const struct format format_gguf;
+extern const struct format format_torch;
+extern const struct format format_torch_legacy;
+extern const struct format format_npy;
+extern const struct format format_npz;
+extern const struct format format_archive;
 
-/* Bytes of a file that sniff() gets to see. */
-#define SNIFF_BYTES 64
+/* Add the arrays of an .npz (a zip of .npy members) held in src. */
+int npz_open_source(struct model *m, struct source *src, struct err *e);
+
+/* Bytes of a file that sniff() gets to see (a tar's "ustar" is at 257). */
+#define SNIFF_BYTES 512
 
 /* The format whose sniff() recognises these first bytes; NULL if none. */
 const struct format *format_sniff(const unsigned char *head, size_t len);

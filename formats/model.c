@@ -18,6 +18,11 @@ static const struct format *const formats[] = {
 	&format_gguf,
 	&format_safetensors,
 	&format_safetensors_index,
+	&format_torch,
+	&format_torch_legacy,
+	&format_npy,
+	&format_npz,
+	&format_archive,	/* last: any zip, tar or compressed file */
 };
 
 void err_set(struct err *e, const char *fmt, ...)
@@ -83,32 +88,23 @@ static void grow(void **arr, size_t *alloc, size_t n, size_t sz)
 	*alloc = a;
 }
 
-struct source *model_add_source(struct model *m, const char *path,
-				struct err *e)
+struct source *model_add_source_fd(struct model *m, const char *path, int fd,
+				   struct err *e)
 {
 	struct source *s;
 	struct stat st;
 	void *map = NULL;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err_set(e, "'%s': %s", path, strerror(errno));
-		return NULL;
-	}
 	if (fstat(fd, &st) != 0) {
 		err_set(e, "'%s': %s", path, strerror(errno));
-		close(fd);
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		err_set(e, "'%s': not a regular file", path);
-		close(fd);
 		return NULL;
 	}
 	if ((uint64_t)st.st_size > SIZE_MAX) {
 		err_set(e, "'%s': file too large to map", path);
-		close(fd);
 		return NULL;
 	}
 	if (st.st_size > 0) {
@@ -117,11 +113,9 @@ struct source *model_add_source(struct model *m, const char *path,
 		if (map == MAP_FAILED) {
 			err_set(e, "'%s': cannot map the file: %s", path,
 				strerror(errno));
-			close(fd);
 			return NULL;
 		}
 	}
-	close(fd);
 
 	grow((void **)&m->sources, &m->sources_alloc, m->nsources + 1,
 	     sizeof(*m->sources));
@@ -130,6 +124,62 @@ struct source *model_add_source(struct model *m, const char *path,
 	s->path = xstrdup(path);
 	s->data = map;
 	s->size = (uint64_t)st.st_size;
+	return s;
+}
+
+struct source *model_add_source_view(struct model *m, const char *path,
+				     const struct source *parent,
+				     uint64_t offset, uint64_t size,
+				     struct err *e)
+{
+	struct source *s;
+
+	if (offset > parent->size || size > parent->size - offset) {
+		err_set(e, "'%s': %llu bytes at %llu are outside '%s'", path,
+			(unsigned long long)size, (unsigned long long)offset,
+			parent->path);
+		return NULL;
+	}
+	grow((void **)&m->sources, &m->sources_alloc, m->nsources + 1,
+	     sizeof(*m->sources));
+	s = xcalloc(1, sizeof(*s));
+	m->sources[m->nsources++] = s;
+	s->path = xstrdup(path);
+	s->data = size ? parent->data + offset : NULL;
+	s->size = size;
+	s->parent = parent;
+	return s;
+}
+
+struct source *model_add_source(struct model *m, const char *path,
+				struct err *e)
+{
+	struct source *s;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_set(e, "'%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	s = model_add_source_fd(m, path, fd, e);
+	close(fd);
+	return s;
+}
+
+struct source *model_add_source_buffer(struct model *m, const char *name,
+				       void *buf, uint64_t size)
+{
+	struct source *s;
+
+	grow((void **)&m->sources, &m->sources_alloc, m->nsources + 1,
+	     sizeof(*m->sources));
+	s = xcalloc(1, sizeof(*s));
+	m->sources[m->nsources++] = s;
+	s->path = xstrdup(name);
+	s->data = buf;
+	s->size = size;
+	s->owned = buf;
 	return s;
 }
 
@@ -205,16 +255,26 @@ struct tensor *model_add_tensor(struct model *m, const char *name,
 {
 	struct name_index *ix;
 	struct tensor *t;
+	char *full = NULL;
 
+	if (m->tensor_prefix) {
+		size_t a = strlen(m->tensor_prefix), b = strlen(name);
+
+		full = xmalloc(a + b + 1);
+		memcpy(full, m->tensor_prefix, a);
+		memcpy(full + a, name, b + 1);
+		name = full;
+	}
 	if (model_find(m, name)) {
 		err_set(e, "duplicate tensor name");
+		free(full);
 		return NULL;
 	}
 	grow((void **)&m->tensors, &m->tensors_alloc, m->ntensors + 1,
 	     sizeof(*m->tensors));
 	t = &m->tensors[m->ntensors++];
 	memset(t, 0, sizeof(*t));
-	t->name = xstrdup(name);
+	t->name = full ? full : xstrdup(name);
 
 	ix = model_index(m);
 	if (!ix || ix->nslots < m->ntensors * 2 + 2)
@@ -266,6 +326,107 @@ int tensor_set_size(struct tensor *t, const char *who, struct err *e)
 	return 0;
 }
 
+int tensor_set_strides(struct tensor *t, const uint64_t *strides,
+		       const char *who, struct err *e)
+{
+	const struct dtype_info *di = dtype_get(t->dtype);
+	uint64_t last = 0, contig = 1, span;
+	int rowmajor = 1;
+
+	if (di->block != 1) {
+		err_set(e, "'%s': tensor '%s': a strided tensor of %s is not read",
+			who, t->name, di->name);
+		return -1;
+	}
+	for (int i = t->ndim - 1; i >= 0; i--) {
+		uint64_t ext;
+
+		if (t->shape[i] > 1 && strides[i] != contig)
+			rowmajor = 0;
+		if (t->shape[i] && contig <= UINT64_MAX / t->shape[i])
+			contig *= t->shape[i];
+		if (t->shape[i] == 0) {
+			last = 0;
+			rowmajor = 1;
+			break;	/* no elements: nothing to place */
+		}
+		if (strides[i] &&
+		    t->shape[i] - 1 > UINT64_MAX / strides[i])
+			goto overflow;
+		ext = (t->shape[i] - 1) * strides[i];
+		if (last > UINT64_MAX - ext)
+			goto overflow;
+		last += ext;
+	}
+	if (rowmajor) {
+		t->strided = 0;
+		return 0;
+	}
+	if (last >= UINT64_MAX / di->block_bytes)
+		goto overflow;
+	span = (last + 1) * di->block_bytes;
+	if (!t->src || t->offset > t->src->size ||
+	    span > t->src->size - t->offset) {
+		err_set(e, "'%s': tensor '%s': its strides reach past the end of its data",
+			who, t->name);
+		return -1;
+	}
+	t->strided = 1;
+	for (int i = 0; i < t->ndim; i++)
+		t->strides[i] = strides[i];
+	return 0;
+overflow:
+	err_set(e, "'%s': tensor '%s': strides overflow 64 bits", who,
+		t->name);
+	return -1;
+}
+
+/* Elements first..first+n of a strided t, a run along the last axis at a
+ * time. */
+static void read_strided(const struct tensor *t, const struct dtype_info *di,
+			 uint64_t first, size_t n, float *out)
+{
+	uint64_t idx[MODEL_MAX_DIMS], rem = first, off = 0;
+	int last = t->ndim - 1;
+
+	if (t->ndim == 0) {
+		di->decode(t->data, out, n);
+		return;
+	}
+	for (int i = last; i >= 0; i--) {
+		idx[i] = rem % t->shape[i];
+		rem /= t->shape[i];
+		off += idx[i] * t->strides[i];
+	}
+	while (n) {
+		uint64_t run = t->shape[last] - idx[last];
+		uint64_t st = t->strides[last];
+
+		if (run > n)
+			run = n;
+		if (st == 1) {
+			di->decode(t->data + off * di->block_bytes, out,
+				   (size_t)run);
+		} else {
+			for (uint64_t k = 0; k < run; k++)
+				di->decode(t->data +
+						   (off + k * st) * di->block_bytes,
+					   out + k, 1);
+		}
+		out += run;
+		n -= (size_t)run;
+		/* Step to the start of the next row. */
+		off += run * st;
+		idx[last] += run;
+		for (int i = last; i > 0 && idx[i] == t->shape[i]; i--) {
+			off -= idx[i] * t->strides[i];
+			idx[i] = 0;
+			idx[i - 1]++;
+			off += t->strides[i - 1];
+		}
+	}
+}
+
 void model_release(struct model *m)
 {
 	for (size_t i = 0; i < m->ntensors; i++)
@@ -278,7 +439,9 @@ void model_release(struct model *m)
 	}
 	free(m->meta);
 	for (size_t i = 0; i < m->nsources; i++) {
-		if (m->sources[i]->data)
+		if (m->sources[i]->owned)
+			free(m->sources[i]->owned);
+		else if (m->sources[i]->data && !m->sources[i]->parent)
 			munmap((void *)m->sources[i]->data,
 			       (size_t)m->sources[i]->size);
 		free(m->sources[i]->path);
@@ -389,6 +552,10 @@ int tensor_read_f32(const struct model *m, const struct tensor *t,
 	}
 	if (n == 0)
 		return 0;
+	if (t->strided && di->block == 1) {
+		read_strided(t, di, first, n, out);
+		return 0;
+	}
 	if (di->block == 1) {
 		di->decode(t->data + first * di->block_bytes, out, n);
 		return 0;

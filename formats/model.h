@@ -19,7 +19,10 @@
  *    params times the element size (block-wise for block types), both
  *    checked for overflow;
  *  - data + nbytes lies inside the tensor's source mapping, which the model
- *    owns and which stays valid until model_release().
+ *    owns and which stays valid until model_release();
+ *    except for a strided tensor (see strided below): then every element
+ *    it reaches lies inside the mapping, and nbytes (params times the
+ *    element size) may exceed the bytes it reaches (a stride-0 expand).
  * Nothing in formats/ includes curses.
  */
 #ifndef QSCOPE_FORMATS_MODEL_H
@@ -51,6 +54,11 @@ struct source {
 	char *path;			/* as given or found; shown to the user */
 	const unsigned char *data;	/* read-only mapping of the whole file */
 	uint64_t size;			/* bytes at data */
+	void *owned;			/* data was malloc()ed (an inflated
+					 * member): free() it, not munmap() */
+	/* An archive member read in place: data lies inside parent's
+	 * mapping, which only the parent unmaps.  NULL for a file. */
+	const struct source *parent;
 };
 
 struct tensor {
@@ -63,6 +71,19 @@ struct tensor {
 	const struct source *src;	/* where the bytes live */
 	const unsigned char *data;	/* src->data + offset */
 	uint64_t offset;		/* of data within src, in bytes */
+	/*
+	 * A tensor whose elements are not stored in row-major order
+	 * (a Fortran-order numpy array, a transposed or sliced torch view):
+	 * strided is 1 and element (i0, i1, ...) is the element at data +
+	 * (i0 * strides[0] + i1 * strides[1] + ...) * element size.  Strides
+	 * count elements, not bytes; only dtypes of one element per block.
+	 * Set by tensor_set_strides(), which checks that every element lies
+	 * inside src.  nbytes stays params times the element size (what the
+	 * values take once read); tensor_read_f32() hides the layout, so code
+	 * that reads t->data directly must honour strided.
+	 */
+	int strided;
+	uint64_t strides[MODEL_MAX_DIMS];
 };
 
 /* One metadata entry, in the order the file gives them.  key is flat
@@ -92,6 +113,10 @@ struct model {
 
 	uint64_t params;	/* sums over tensors */
 	uint64_t nbytes;
+
+	/* While set, model_add_tensor() puts this before every name
+	 * ("llama/model.safetensors:"): the members of an archive. */
+	const char *tensor_prefix;
 
 	void *name_index;	/* private to model.c: name -> tensor */
 };
@@ -137,6 +162,24 @@ const struct tensor *model_find(const struct model *m, const char *name);
 struct source *model_add_source(struct model *m, const char *path,
 				struct err *e);
 
+/* Map an open file descriptor (a temporary file holding decompressed or
+ * converted bytes) read-only and append it to m's sources as path; the
+ * caller still closes fd.  NULL with e filled. */
+struct source *model_add_source_fd(struct model *m, const char *path, int fd,
+				   struct err *e);
+
+/* Append a source holding buf (size bytes, from malloc(); the model takes
+ * ownership and frees it), named name (e.g. "file.pt:archive/data/0"). */
+struct source *model_add_source_buffer(struct model *m, const char *name,
+				       void *buf, uint64_t size);
+
+/* Append a source for the bytes parent->data[offset, offset + size) (an
+ * archive member stored in place), named path; the range is checked. */
+struct source *model_add_source_view(struct model *m, const char *path,
+				     const struct source *parent,
+				     uint64_t offset, uint64_t size,
+				     struct err *e);
+
 /* Append a zeroed tensor named name (copied); NULL only on a duplicate name
  * (e filled).  Allocation failure is fatal. */
 struct tensor *model_add_tensor(struct model *m, const char *name,
@@ -150,6 +193,13 @@ void model_add_meta(struct model *m, const char *key, const char *type,
  * filled on overflow or when the element count does not fill whole blocks
  * of the dtype.  who names the file for the message. */
 int tensor_set_size(struct tensor *t, const char *who, struct err *e);
+
+/* Give t (dtype, shape, src and offset set; tensor_set_size() done) the
+ * element strides strides[0..ndim); leaves t contiguous when they are the
+ * row-major ones.  -1 with e filled for a block dtype, an overflow, or an
+ * element outside src. */
+int tensor_set_strides(struct tensor *t, const uint64_t *strides,
+		       const char *who, struct err *e);
 
 /* Allocation that cannot fail: on a size we chose, running out is fatal. */
 void *xmalloc(size_t n);
