@@ -589,6 +589,36 @@ int tensor_read_f32(const struct model *m, const struct tensor *t,
 	return 0;
 }
 
+void tensor_reader_init(struct tensor_reader *r, const struct model *m,
+			const struct tensor *t)
+{
+	memset(r, 0, sizeof(*r));
+	r->m = m;
+	r->t = t;
+	pthread_mutex_init(&r->mu, NULL);
+}
+
+void tensor_reader_release(struct tensor_reader *r)
+{
+	pthread_mutex_destroy(&r->mu);
+}
+
+int tensor_reader_read(void *reader, uint64_t first, size_t n, float *out)
+{
+	struct tensor_reader *r = reader;
+	struct err e = { "" };
+
+	if (tensor_read_f32(r->m, r->t, first, n, out, &e) == 0)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	if (!r->failed) {
+		r->failed = 1;
+		r->e = e;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return -1;
+}
+
 char *tensor_shape_str(const struct tensor *t, char *out, size_t n)
 {
 	size_t len;

@@ -28,6 +28,7 @@
 #ifndef QSCOPE_FORMATS_MODEL_H
 #define QSCOPE_FORMATS_MODEL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -148,6 +149,25 @@ void model_release(struct model *m);
  */
 int tensor_read_f32(const struct model *m, const struct tensor *t,
 		    uint64_t first, size_t n, float *out, struct err *e);
+
+/*
+ * The values of one tensor for streaming code that reads from several
+ * threads at once (quant/compute.h's chunk_read_fn): init, hand
+ * tensor_reader_read and the reader to the computation, then release.
+ * The first failure is kept in e (failed set).
+ */
+struct tensor_reader {
+	const struct model *m;
+	const struct tensor *t;
+	pthread_mutex_t mu;
+	int failed;
+	struct err e;
+};
+
+void tensor_reader_init(struct tensor_reader *r, const struct model *m,
+			const struct tensor *t);
+void tensor_reader_release(struct tensor_reader *r);
+int tensor_reader_read(void *reader, uint64_t first, size_t n, float *out);
 
 /* t's shape as "[2048, 512]" ("[]" for a scalar) into out; returns out. */
 char *tensor_shape_str(const struct tensor *t, char *out, size_t n);

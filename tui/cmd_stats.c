@@ -33,32 +33,6 @@ struct one {
 	struct histogram h;
 };
 
-/* The reader handed to compute_stats(): several threads at once; the
- * first failure is kept. */
-struct reader {
-	const struct model *m;
-	const struct tensor *t;
-	pthread_mutex_t mu;
-	int failed;
-	struct err e;
-};
-
-static int read_values(void *ctx, uint64_t first, size_t n, float *out)
-{
-	struct reader *r = ctx;
-	struct err e = { "" };
-
-	if (tensor_read_f32(r->m, r->t, first, n, out, &e) == 0)
-		return 0;
-	pthread_mutex_lock(&r->mu);
-	if (!r->failed) {
-		r->failed = 1;
-		r->e = e;
-	}
-	pthread_mutex_unlock(&r->mu);
-	return -1;
-}
-
 /* Map the tensor's bytes in at once (one call instead of a page fault per
  * 4 KiB, which costs most of the time on some virtual machines); a hint:
  * failures, and kernels without MADV_POPULATE_READ (5.14), are ignored. */
@@ -267,21 +241,18 @@ static int compute_all(const struct model *m, struct one *all, size_t n,
 {
 	for (size_t i = 0; i < n; i++) {
 		struct one *o = &all[i];
-		struct reader r;
+		struct tensor_reader r;
 		int rc;
 
 		if (!dtype_get(o->t->dtype)->decode) {
 			o->skipped = 1;
 			continue;
 		}
-		memset(&r, 0, sizeof(r));
-		r.m = m;
-		r.t = o->t;
+		tensor_reader_init(&r, m, o->t);
 		prefault(o->t);
-		pthread_mutex_init(&r.mu, NULL);
-		rc = compute_stats(read_values, &r, o->t->params, nbins, NULL,
-				   &o->vs, &o->h);
-		pthread_mutex_destroy(&r.mu);
+		rc = compute_stats(tensor_reader_read, &r, o->t->params, nbins,
+				   NULL, &o->vs, &o->h);
+		tensor_reader_release(&r);
 		if (!rc && !keep_hist)	/* the table shows no bins */
 			hist_release(&o->h);
 		if (rc) {

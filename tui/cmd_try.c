@@ -94,30 +94,6 @@ int cmd_schemes(int argc, char **argv)
 
 /* ---- qscope try ---- */
 
-/* The reader scheme_error() calls, from several threads. */
-struct reader {
-	const struct model *m;
-	const struct tensor *t;
-	pthread_mutex_t lock;
-	int failed;
-	struct err e;		/* the first failure */
-};
-
-static int read_chunk(void *arg, uint64_t first, size_t n, float *out)
-{
-	struct reader *r = arg;
-	struct err e;
-
-	if (tensor_read_f32(r->m, r->t, first, n, out, &e) == 0)
-		return 0;
-	pthread_mutex_lock(&r->lock);
-	if (!r->failed)
-		r->e = e;
-	r->failed = 1;
-	pthread_mutex_unlock(&r->lock);
-	return -1;
-}
-
 /* One line of the report. */
 struct row {
 	const struct tensor *t;
@@ -305,7 +281,7 @@ int cmd_try(int argc, char **argv)
 		const struct tensor *t = &m.tensors[i];
 		struct row *r;
 		struct scheme_shape sh;
-		struct reader rd;
+		struct tensor_reader rd;
 
 		if (!matches(t->name, argv + optind + 2, npats, used))
 			continue;
@@ -326,11 +302,9 @@ int cmd_try(int argc, char **argv)
 			after += t->nbytes;
 			continue;
 		}
-		memset(&rd, 0, sizeof(rd));
-		rd.m = &m;
-		rd.t = t;
-		pthread_mutex_init(&rd.lock, NULL);
-		switch (scheme_error(s, &sh, read_chunk, &rd, &run, &r->acc)) {
+		tensor_reader_init(&rd, &m, t);
+		switch (scheme_error(s, &sh, tensor_reader_read, &rd, &run,
+				     &r->acc)) {
 		case 0:
 			break;
 		default:
@@ -343,7 +317,7 @@ int cmd_try(int argc, char **argv)
 			rc = EXIT_BAD;
 			break;
 		}
-		pthread_mutex_destroy(&rd.lock);
+		tensor_reader_release(&rd);
 		err_acc_finish(&r->acc, &r->met);
 		r->bytes = scheme_bytes(s, &sh);
 		r->bits = scheme_bits(s, &sh);

@@ -36,30 +36,6 @@ const char *doctor_severity_name(enum doctor_severity s)
 
 /* ---- the report ---- */
 
-struct reader {
-	const struct model *m;
-	const struct tensor *t;
-	pthread_mutex_t mu;
-	int failed;
-	struct err e;
-};
-
-static int read_values(void *ctx, uint64_t first, size_t n, float *out)
-{
-	struct reader *r = ctx;
-	struct err e = { "" };
-
-	if (tensor_read_f32(r->m, r->t, first, n, out, &e) == 0)
-		return 0;
-	pthread_mutex_lock(&r->mu);
-	if (!r->failed) {
-		r->failed = 1;
-		r->e = e;
-	}
-	pthread_mutex_unlock(&r->mu);
-	return -1;
-}
-
 static struct doctor_finding *add(struct doctor_report *r,
 				  const struct tensor *t, const char *kind,
 				  enum doctor_severity s)
@@ -278,7 +254,7 @@ int doctor_report_build(const struct model *m, int cast,
 		const struct tensor *t = &m->tensors[i];
 		enum doctor_cast c;
 		struct doctor_acc a;
-		struct reader rd;
+		struct tensor_reader rd;
 		int use = cast, rc;
 
 		if (progress)
@@ -290,13 +266,10 @@ int doctor_report_build(const struct model *m, int cast,
 		c = (enum doctor_cast)use;
 		if (doctor_cast_target(c) == t->dtype)
 			use = -1;	/* nothing to cast; still checked */
-		memset(&rd, 0, sizeof(rd));
-		rd.m = m;
-		rd.t = t;
-		pthread_mutex_init(&rd.mu, NULL);
-		rc = doctor_tensor(read_values, &rd, t->params, t->dtype, c,
-				   NULL, &a);
-		pthread_mutex_destroy(&rd.mu);
+		tensor_reader_init(&rd, m, t);
+		rc = doctor_tensor(tensor_reader_read, &rd, t->params, t->dtype,
+				   c, NULL, &a);
+		tensor_reader_release(&rd);
 		if (rc) {
 			if (rd.failed)
 				err_set(e, "'%s': %s", m->path, rd.e.msg);
