@@ -284,6 +284,30 @@ static char *utf8_clean(const unsigned char *s, uint64_t n, size_t *outlen)
 	return out;
 }
 
+/* A key or tensor name: length checked against the bytes left, not empty,
+ * within GGUF_MAX_NAME; returned as clean UTF-8 (to free), or NULL after
+ * fail() filled the message. */
+static char *get_name(struct rd *r, const char *what)
+{
+	uint64_t len;
+	char *name;
+
+	if (get_strlen(r, &len, what))
+		return NULL;
+	if (len == 0) {
+		fail(r, "empty %s", what);
+		return NULL;
+	}
+	if (len > GGUF_MAX_NAME) {
+		fail(r, "%s length %llu is over the limit of %d bytes", what,
+		     (unsigned long long)len, GGUF_MAX_NAME);
+		return NULL;
+	}
+	name = utf8_clean(r->data + r->pos, len, NULL);
+	r->pos += len;
+	return name;
+}
+
 /* ---- metadata values ---- */
 
 /* The fewest bytes a value of type t takes. */
@@ -596,22 +620,15 @@ static int parse_kvs(struct rd *r, struct parsed *ps, struct model *m,
 
 	ps->alignment = GGUF_DEFAULT_ALIGNMENT;
 	for (uint64_t i = 0; i < ps->nkv; i++) {
-		uint64_t klen;
 		uint32_t type;
 		char *key, tname[128], kbuf[128];
 		json_t *v = NULL;
 		size_t c;
 
 		c = ctx_push(r, "KV %llu", (unsigned long long)i);
-		if (get_strlen(r, &klen, "key"))
+		key = get_name(r, "key");
+		if (!key)
 			return -1;
-		if (klen == 0)
-			return fail(r, "empty key");
-		if (klen > GGUF_MAX_NAME)
-			return fail(r, "key length %llu is over the limit of %d bytes",
-				    (unsigned long long)klen, GGUF_MAX_NAME);
-		key = utf8_clean(r->data + r->pos, klen, NULL);
-		r->pos += klen;
 		ctx_pop(r, c);
 		ctx_push(r, "KV %llu '%s'", (unsigned long long)i,
 			 text_sanitize(key, kbuf, sizeof(kbuf)));
@@ -664,7 +681,7 @@ static int span_cmp(const void *a, const void *b)
 static int parse_tensor_info(struct rd *r, struct model *m,
 			     struct source *src, uint64_t i)
 {
-	uint64_t nlen, ne[GGUF_MAX_DIMS], offset;
+	uint64_t ne[GGUF_MAX_DIMS], offset;
 	uint32_t ndims, type;
 	const struct dtype_info *di;
 	const struct tensor *other;
@@ -673,15 +690,9 @@ static int parse_tensor_info(struct rd *r, struct model *m,
 	size_t c;
 
 	c = ctx_push(r, "tensor info %llu", (unsigned long long)i);
-	if (get_strlen(r, &nlen, "name"))
+	name = get_name(r, "name");
+	if (!name)
 		return -1;
-	if (nlen == 0)
-		return fail(r, "empty name");
-	if (nlen > GGUF_MAX_NAME)
-		return fail(r, "name length %llu is over the limit of %d bytes",
-			    (unsigned long long)nlen, GGUF_MAX_NAME);
-	name = utf8_clean(r->data + r->pos, nlen, NULL);
-	r->pos += nlen;
 	ctx_pop(r, c);
 	ctx_push(r, "tensor '%s'", text_sanitize(name, nbuf, sizeof(nbuf)));
 
