@@ -7,7 +7,6 @@
  * printed, so a failure never leaves half a JSON document.  A tensor whose
  * dtype qscope cannot decode is listed as skipped, with the reason.
  */
-#include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
@@ -48,16 +47,6 @@ static void prefault(const struct tensor *t)
 #else
 	(void)t;
 #endif
-}
-
-static int matches(const char *name, char **pat, int npat)
-{
-	if (!npat)
-		return 1;
-	for (int i = 0; i < npat; i++)
-		if (strcmp(name, pat[i]) == 0 || fnmatch(pat[i], name, 0) == 0)
-			return 1;
-	return 0;
 }
 
 /* ---- JSON ---- */
@@ -312,7 +301,7 @@ int cmd_stats(int argc, char **argv)
 		size_t k;
 
 		for (k = 0; k < m.ntensors; k++)
-			if (matches(m.tensors[k].name, pat + i, 1))
+			if (name_matches(m.tensors[k].name, pat + i, 1, NULL))
 				break;
 		if (k == m.ntensors) {
 			char safe[1024];
@@ -325,7 +314,7 @@ int cmd_stats(int argc, char **argv)
 	}
 	all = xcalloc(m.ntensors ? m.ntensors : 1, sizeof(*all));
 	for (size_t k = 0; k < m.ntensors; k++)
-		if (matches(m.tensors[k].name, pat, npat))
+		if (name_matches(m.tensors[k].name, pat, npat, NULL))
 			all[n++].t = &m.tensors[k];
 
 	if (compute_all(&m, all, n, nbins, json)) {

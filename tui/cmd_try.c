@@ -24,7 +24,6 @@
  * A NAME that matches no tensor is an error (exit 2), as a typo would
  * otherwise look like a model with nothing to try.
  */
-#include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
@@ -206,18 +205,6 @@ static void print_json(const char *scheme, const struct row *rows, size_t n,
 	fputs("}\n", stdout);
 }
 
-static int matches(const char *name, char **pats, int npats, char *used)
-{
-	int hit = npats == 0;
-
-	for (int i = 0; i < npats; i++)
-		if (fnmatch(pats[i], name, 0) == 0) {
-			used[i] = 1;
-			hit = 1;
-		}
-	return hit;
-}
-
 int cmd_try(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -283,7 +270,7 @@ int cmd_try(int argc, char **argv)
 		struct scheme_shape sh;
 		struct tensor_reader rd;
 
-		if (!matches(t->name, argv + optind + 2, npats, used))
+		if (!name_matches(t->name, argv + optind + 2, npats, used))
 			continue;
 		r = &rows[nrows++];
 		r->t = t;

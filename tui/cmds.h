@@ -37,6 +37,11 @@ int open_or_report(struct model *m, const char *path);
 /* Print j compactly on stdout (UTF-8 kept); out of memory is fatal. */
 void json_print(const json_t *j);
 
+/* Does name match one of the NAME arguments (exactly, or as an fnmatch
+ * glob)?  Every name matches when there are none.  used[i] (if not NULL)
+ * is set for each pattern that matched. */
+int name_matches(const char *name, char **pats, int npats, char *used);
+
 /* Columns a sanitized UTF-8 string takes on the terminal. */
 int text_width(const char *s);
 

@@ -6,6 +6,7 @@
  * input.  Every failure is one line on stderr: "qscope: 'path': what".
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <limits.h>
 #include <locale.h>
@@ -133,6 +134,19 @@ int run_path_command(int argc, char **argv, const char *name,
 	(as_json ? json : text)(&m);
 	model_release(&m);
 	return finish_stdout();
+}
+
+int name_matches(const char *name, char **pats, int npats, char *used)
+{
+	int hit = npats == 0;
+
+	for (int i = 0; i < npats; i++)
+		if (strcmp(name, pats[i]) == 0 || fnmatch(pats[i], name, 0) == 0) {
+			if (used)
+				used[i] = 1;
+			hit = 1;
+		}
+	return hit;
 }
 
 /* Display width of a UTF-8 string (sanitized: every character printable). */
