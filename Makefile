@@ -142,5 +142,8 @@ clean:
 
 -include $(ALL_OBJS:.o=.d)
 
+# fuzz and lint targets (clang libFuzzer harnesses, static analysis)
+-include tests/fuzz/fuzz.mk
+
 .PHONY: all demo bench check check-asan install uninstall clean FORCE
 .DELETE_ON_ERROR:
