@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <langinfo.h>
+#include <limits.h>
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
@@ -34,6 +35,7 @@
 #include <strings.h>
 #include <termios.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <curses.h>
 #include <term.h>
@@ -43,6 +45,7 @@
 
 #include "tui/colors.h"
 #include "tui/keys.h"
+#include "tui/worker.h"
 #include "views/view.h"
 
 /* Below this size the layout is not drawn; one line says so (the floor is
@@ -51,8 +54,12 @@
 #define TUI_MIN_LINES	8
 /* Esc is answered after this many ms unless ESCDELAY says otherwise. */
 #define TUI_ESCDELAY	25
-/* Views open at once (table, help, ... ). */
+/* Views open at once (table, histogram, help, ... ). */
 #define TUI_MAX_VIEWS	8
+/* While a job runs, the screen is repainted this often (ms). */
+#define TUI_TICK_MS	150
+/* The longest line read at a prompt (a search). */
+#define TUI_INPUT_MAX	256
 
 static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
 static const int quit_signals[] = { SIGINT, SIGTERM, SIGHUP };
@@ -295,10 +302,15 @@ struct shell {
 	struct view_env env;
 	const struct model *model;
 	int too_small;
+	/* a line being read at the prompt of the top view */
+	int reading;
+	char input[TUI_INPUT_MAX];
+	size_t input_len;
+	int mouse;		/* mouse reporting is on */
 };
 
 static int push_view(struct shell *sh, const struct view_ops *ops,
-		     struct err *e)
+		     const void *arg, struct err *e)
 {
 	struct view *v;
 
@@ -313,6 +325,7 @@ static int push_view(struct shell *sh, const struct view_ops *ops,
 	v->env = &sh->env;
 	v->lines = LINES;
 	v->cols = COLS;
+	v->arg = arg;
 	v->state = calloc(1, ops->state_size ? ops->state_size : 1);
 	if (!v->state) {
 		err_set(e, "out of memory");
@@ -372,6 +385,30 @@ static void paint_too_small(struct shell *sh)
 	wmove(stdscr, y, x);
 }
 
+/* The line being read, on the status line: "/text_" (the end shown when
+ * it is longer than the line). */
+static void paint_prompt(struct shell *sh, const struct view *v)
+{
+	const char *prompt = v->prompt ? v->prompt : "";
+	int y = LINES - 1, room = COLS - 2 - (int)strlen(prompt) - 1;
+	const char *text = sh->input;
+	char safe[4 * TUI_INPUT_MAX + 1];
+
+	text_sanitize(sh->input, safe, sizeof(safe));
+	text = safe;
+	if (room < 1)
+		room = 1;
+	while ((int)strlen(text) > room)
+		text++;
+	wattrset(stdscr, sh->env.attr[CR_STATUS]);
+	mvwhline(stdscr, y, 0, ' ', COLS);
+	mvwaddnstr(stdscr, y, 1, prompt, COLS - 2);
+	waddstr(stdscr, text);
+	wattrset(stdscr, sh->env.attr[CR_SELECTED]);
+	waddch(stdscr, ' ');	/* where the next character goes */
+	wattrset(stdscr, A_NORMAL);
+}
+
 static void paint(struct shell *sh)
 {
 	werase(stdscr);
@@ -382,9 +419,24 @@ static void paint(struct shell *sh)
 
 		v->ops->draw(v, stdscr);
 		wattrset(stdscr, A_NORMAL);
+		if (sh->reading)
+			paint_prompt(sh, v);
 	}
 	/* draw() left the cursor on the focused row: park it there */
 	wrefresh(stdscr);
+}
+
+/* Open ops on top of the stack unless it is already the top view. */
+static enum view_effect open_view(struct shell *sh, const struct view_ops *ops,
+				  const void *arg, struct err *e)
+{
+	if (sh->stack[sh->depth - 1].ops == ops)
+		return VIEW_NONE;
+	if (push_view(sh, ops, arg, e) < 0) {
+		beep();		/* out of memory or too deep: stay here */
+		return VIEW_NONE;
+	}
+	return VIEW_REDRAW;
 }
 
 /* What tui/ does with an action the view passed on. */
@@ -396,22 +448,23 @@ static enum view_effect generic(struct shell *sh, enum action a, struct err *e)
 	case ACT_QUIT_ALL:
 		return VIEW_QUIT;
 	case ACT_BACK:
+	case ACT_COLLAPSE:
 		return sh->depth > 1 ? VIEW_POP : VIEW_NONE;	/* Esc never quits */
 	case ACT_HELP:
-		if (sh->stack[sh->depth - 1].ops == &view_help_ops)
-			return VIEW_NONE;
-		if (push_view(sh, &view_help_ops, e) < 0)
-			return VIEW_NONE;	/* stay where we are */
-		return VIEW_REDRAW;
+		/* the help lists the keys of the screen it was opened from */
+		return open_view(sh, &view_help_ops,
+				 sh->stack[sh->depth - 1].ops, e);
 	case ACT_REDRAW:
 		clearok(curscr, TRUE);
 		return VIEW_REDRAW;
 	case ACT_DOCTOR:
-		if (sh->stack[sh->depth - 1].ops == &view_doctor_ops)
-			return VIEW_NONE;
-		if (push_view(sh, &view_doctor_ops, e) < 0)
-			return VIEW_NONE;
-		return VIEW_REDRAW;
+		return open_view(sh, &view_doctor_ops, NULL, e);
+#ifdef QS_HAVE_META
+	case ACT_META:
+		return open_view(sh, &view_meta_ops, NULL, e);
+	case ACT_MEMORY:
+		return open_view(sh, &view_memory_ops, NULL, e);
+#endif
 	default:
 		return VIEW_NONE;
 	}
@@ -419,7 +472,7 @@ static enum view_effect generic(struct shell *sh, enum action a, struct err *e)
 
 /* Sleep until a key, a signal or a hang-up: 1 if the terminal has input, 0
  * for a wake-up by a signal, -1 when the terminal is gone. */
-static int wait_input(void)
+static int wait_input(int timeout_ms)
 {
 	struct pollfd p[2] = {
 		{ .fd = STDIN_FILENO, .events = POLLIN },
@@ -427,7 +480,7 @@ static int wait_input(void)
 	};
 	char buf[64];
 
-	if (poll(p, 2, -1) < 0)
+	if (poll(p, 2, timeout_ms) < 0)
 		return errno == EINTR ? 0 : -1;
 	if (p[1].revents & POLLIN)
 		while (read(term.wake[0], buf, sizeof(buf)) > 0)
@@ -436,6 +489,9 @@ static int wait_input(void)
 		return -1;
 	return (p[0].revents & POLLIN) != 0;
 }
+
+/* What input_key() is given for Ctrl-C (a signal, not a key). */
+#define CTRL_C_KEY	3
 
 /* Read one key: a KEY_* code or a character; 0 for none (nothing
  * waiting), -1 for a character that cannot be bound. */
@@ -452,49 +508,183 @@ static int read_key(void)
 	return wch > 0 && wch < KEY_MIN ? (int)wch : -1;
 }
 
+/* Apply what a view asked for; 1 when the program must end. */
+static int apply(struct shell *sh, enum view_effect eff, int *dirty,
+		 struct err *e)
+{
+	struct view *v = &sh->stack[sh->depth - 1];
+
+	if (eff & VIEW_QUIT)
+		return 1;
+	if (eff & VIEW_POP) {
+		if (sh->depth == 1)
+			return 1;
+		pop_view(sh);
+		*dirty = 1;
+	}
+	if (eff & VIEW_PUSH && v->push_ops) {
+		if (push_view(sh, v->push_ops, v->push_arg, e) < 0)
+			beep();
+		v->push_ops = NULL;
+		*dirty = 1;
+	}
+	if (eff & VIEW_INPUT && v->ops->input) {
+		sh->reading = 1;
+		sh->input_len = 0;
+		sh->input[0] = '\0';
+		*dirty = 1;
+	}
+	if (eff & VIEW_LAYOUT)
+		layout(sh);
+	if (eff & (VIEW_REDRAW | VIEW_LAYOUT))
+		*dirty = 1;
+	return 0;
+}
+
+/* A key while a line is read at the prompt. */
+static enum view_effect input_key(struct shell *sh, int key)
+{
+	struct view *v = &sh->stack[sh->depth - 1];
+	enum input_event ev = INPUT_EDIT;
+
+	switch (key) {
+	case 27:		/* Esc */
+	case CTRL_C_KEY:
+		ev = INPUT_CANCEL;
+		break;
+	case '\r':
+	case '\n':
+	case KEY_ENTER:
+		ev = INPUT_DONE;
+		break;
+	case KEY_BACKSPACE:
+	case 127:
+	case 8:
+		if (sh->input_len == 0) {
+			ev = INPUT_CANCEL;	/* as in less and vim */
+			break;
+		}
+		/* drop the last UTF-8 character */
+		do
+			sh->input_len--;
+		while (sh->input_len > 0 &&
+		       ((unsigned char)sh->input[sh->input_len] & 0xc0) == 0x80);
+		sh->input[sh->input_len] = '\0';
+		break;
+	case 21:		/* Ctrl-U: the whole line */
+		sh->input_len = 0;
+		sh->input[0] = '\0';
+		break;
+	default: {
+		char mb[MB_LEN_MAX];
+		mbstate_t ps;
+		size_t k;
+
+		if (key < 32 || key >= KEY_MIN)
+			return VIEW_NONE;	/* other keys do nothing here */
+		memset(&ps, 0, sizeof(ps));
+		k = wcrtomb(mb, (wchar_t)key, &ps);
+		if (k == (size_t)-1 || sh->input_len + k >= TUI_INPUT_MAX)
+			return VIEW_NONE;
+		memcpy(sh->input + sh->input_len, mb, k);
+		sh->input_len += k;
+		sh->input[sh->input_len] = '\0';
+		break;
+	}
+	}
+	if (ev != INPUT_EDIT)
+		sh->reading = 0;
+	return v->ops->input(v, sh->input, ev) | VIEW_REDRAW;
+}
+
+/* A mouse event: wheel scrolls, a click or a double click goes to the
+ * view. */
+static enum view_effect mouse_event(struct shell *sh)
+{
+	struct view *v = &sh->stack[sh->depth - 1];
+	enum view_effect eff = VIEW_NONE;
+	MEVENT ev;
+
+	if (getmouse(&ev) != OK)
+		return VIEW_NONE;
+#ifdef BUTTON5_PRESSED
+	if (ev.bstate & (BUTTON4_PRESSED | BUTTON5_PRESSED)) {
+		enum action a = ev.bstate & BUTTON4_PRESSED ? ACT_MOVE_UP :
+			ACT_MOVE_DOWN;
+
+		for (int i = 0; i < 3; i++)
+			eff |= v->ops->act(v, a) & ~VIEW_PASS;
+		return eff;
+	}
+#endif
+	if (!v->ops->mouse)
+		return VIEW_NONE;
+	if (ev.bstate & BUTTON1_DOUBLE_CLICKED)
+		return v->ops->mouse(v, ev.y, ev.x, MOUSE_DOUBLE);
+	if (ev.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED))
+		return v->ops->mouse(v, ev.y, ev.x, MOUSE_CLICK);
+	return VIEW_NONE;
+}
+
 static int loop(struct shell *sh, struct err *e)
 {
 	int dirty = 1, idle = 0;
 
 	for (;;) {
 		enum view_effect eff;
+		struct view *top = &sh->stack[sh->depth - 1];
 		enum action a;
-		int key;
+		int key, busy;
 
 		if (got_term)
 			return 0;
 		if (got_int) {
 			got_int = 0;
-			key = 0;
-			a = ACT_QUIT;	/* Ctrl-C with nothing running acts like q */
-		} else {
-			if (dirty) {
-				paint(sh);
-				dirty = 0;
-			}
-			key = read_key();
-			if (key == 0) {
-				int r = wait_input();
-
-				/* a terminal that says it has input but yields
-				 * no key, again and again, is a dead one */
-				idle = r > 0 ? idle + 1 : 0;
-				if (r < 0 || idle > 1000)
-					return 0;
-				continue;
-			}
-			idle = 0;
-			if (key == KEY_RESIZE) {
-				layout(sh);
+			if (sh->reading) {
+				eff = input_key(sh, CTRL_C_KEY);
+			} else if (worker_busy()) {
+				/* Ctrl-C cancels the running work first */
+				worker_cancel_all();
 				dirty = 1;
 				continue;
+			} else {
+				/* ... and quits cleanly from idle */
+				return 0;
 			}
-			a = keys_action(key);
-		}
-		if (a == ACT_NONE)
+			if (apply(sh, eff, &dirty, e))
+				return 0;
 			continue;
+		}
+		busy = worker_busy();
+		if (top->ops->poll && !sh->too_small)
+			if (apply(sh, top->ops->poll(top), &dirty, e))
+				return 0;
+		if (dirty) {
+			paint(sh);
+			dirty = 0;
+		}
+		key = read_key();
+		if (key == 0) {
+			int r = wait_input(busy ? TUI_TICK_MS : -1);
+
+			/* a terminal that says it has input but yields
+			 * no key, again and again, is a dead one */
+			idle = r > 0 ? idle + 1 : 0;
+			if (r < 0 || idle > 1000)
+				return 0;
+			if (r == 0)
+				dirty = 1;	/* a tick, a job ended: repaint */
+			continue;
+		}
+		idle = 0;
+		if (key == KEY_RESIZE) {
+			layout(sh);
+			dirty = 1;
+			continue;
+		}
 		if (sh->too_small) {
 			/* only what makes sense without a layout */
+			a = keys_action(key);
 			if (a == ACT_QUIT || a == ACT_QUIT_ALL)
 				return 0;
 			if (a == ACT_REDRAW) {
@@ -503,21 +693,20 @@ static int loop(struct shell *sh, struct err *e)
 			}
 			continue;
 		}
-		eff = sh->stack[sh->depth - 1].ops->act(&sh->stack[sh->depth - 1], a);
-		if (eff & VIEW_PASS)
-			eff = generic(sh, a, e);
-		if (eff & VIEW_QUIT)
-			return 0;
-		if (eff & VIEW_POP) {
-			if (sh->depth > 1)
-				pop_view(sh);
-			else
-				return 0;
+		if (key == KEY_MOUSE) {
+			eff = mouse_event(sh);
+		} else if (sh->reading) {
+			eff = input_key(sh, key);
+		} else {
+			a = keys_action(key);
+			if (a == ACT_NONE)
+				continue;
+			eff = top->ops->act(top, a);
+			if (eff & VIEW_PASS)
+				eff = generic(sh, a, e);
 		}
-		if (eff & VIEW_LAYOUT)
-			layout(sh);
-		if (eff & (VIEW_REDRAW | VIEW_LAYOUT | VIEW_POP))
-			dirty = 1;
+		if (apply(sh, eff, &dirty, e))
+			return 0;
 	}
 }
 
@@ -552,6 +741,8 @@ int tui_run(struct model *m, const struct tui_options *o, struct err *e)
 	sh.model = m;
 	sh.env.ascii = o->ascii || !locale_is_utf8();
 	sh.env.keys = keys_of;
+	sh.env.job_start = worker_start;
+	sh.env.job_stop = worker_stop;
 	got_int = got_term = 0;
 
 	if (pipe(term.wake) < 0 || set_nonblock_cloexec(term.wake[0]) < 0 ||
@@ -598,12 +789,29 @@ int tui_run(struct model *m, const struct tui_options *o, struct err *e)
 	colors_init(o->color, sh.env.attr);
 
 	layout(&sh);
-	if (push_view(&sh, &view_tensors_ops, e) < 0)
+	if (!o->no_mouse) {
+		mouseinterval(0);	/* clicks arrive at once, no waiting */
+		sh.mouse = mousemask(BUTTON1_CLICKED | BUTTON1_DOUBLE_CLICKED |
+				     BUTTON1_PRESSED
+#ifdef BUTTON5_PRESSED
+				     | BUTTON4_PRESSED | BUTTON5_PRESSED
+#endif
+				     , NULL) != 0;
+	}
+	/* the worker wakes poll() through the same pipe as the signals;
+	 * without a thread, jobs run on this one (slower, still correct) */
+	worker_init(term.wake[1]);
+	if (push_view(&sh, &view_tensors_ops, NULL, e) < 0)
 		rc = -1;
 	else
 		loop(&sh, e);
+	/* stop the jobs before the views that own them go */
+	worker_cancel_all();
 	while (sh.depth > 0)
 		pop_view(&sh);
+	worker_shutdown();
+	if (sh.mouse)
+		mousemask(0, NULL);
 
 	restore_terminal();
 	delscreen(term.screen);

@@ -22,7 +22,7 @@
 #include "tui/tui.h"
 
 static const char usage_text[] =
-	"usage: qscope [--color=WHEN] [--ascii] [PATH]\n"
+	"usage: qscope [--color=WHEN] [--ascii] [--no-mouse] [PATH]\n"
 	"       qscope list [--json] PATH\n"
 	"       qscope meta [--json] PATH\n"
 	"       qscope stats [--json] [--bins N] PATH [NAME...]\n"
@@ -52,6 +52,7 @@ static const char usage_text[] =
 	"options:\n"
 	"  --color=WHEN   auto (default; off when NO_COLOR is set), always, never\n"
 	"  --ascii        draw with ASCII characters only\n"
+	"  --no-mouse     leave the mouse to the terminal (select, copy)\n"
 	"  -h, --help     show this help\n"
 	"  -V, --version  show the version\n"
 	"\n"
@@ -256,11 +257,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "color", required_argument, NULL, 'c' },
 		{ "ascii", no_argument, NULL, 'a' },
+		{ "no-mouse", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct tui_options o = { TUI_COLOR_AUTO, 0 };
+	struct tui_options o = { TUI_COLOR_AUTO, 0, 0 };
 	int c;
 
 	/* Characters only: numbers are read and written in the C locale. */
@@ -278,6 +280,9 @@ int main(int argc, char **argv)
 			else
 				usage_error("--color must be auto, always or never, not '%s'",
 					    optarg);
+			break;
+		case 'M':
+			o.no_mouse = 1;
 			break;
 		case 'a':
 			o.ascii = 1;

@@ -16,6 +16,7 @@ enum tui_color {
 struct tui_options {
 	enum tui_color color;
 	int ascii;		/* draw with ASCII only, whatever the locale */
+	int no_mouse;		/* leave the mouse to the terminal */
 };
 
 /* Run the interactive browser on m until the person quits.  Returns 0, or

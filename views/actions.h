@@ -23,6 +23,22 @@
 	X(FIRST,      "Navigation", "first row")			\
 	X(LAST,       "Navigation", "last row")				\
 	X(BACK,       "Navigation", "close this screen; never quits")	\
+	X(OPEN,       "Tensors",    "open the tensor's histogram; fold or unfold a group") \
+	X(EXPAND,     "Tensors",    "unfold the group, or open the tensor") \
+	X(COLLAPSE,   "Tensors",    "fold the group, or go to its parent; elsewhere: back") \
+	X(EXPAND_ALL, "Tensors",    "unfold every group, or fold them all") \
+	X(FLAT,       "Tensors",    "tree or flat list")		\
+	X(SORT,       "Tensors",    "sort by name, size, dtype in turn") \
+	X(SORT_REV,   "Tensors",    "reverse the sort order")		\
+	X(SEARCH,     "Tensors",    "search names as you type")	\
+	X(SEARCH_NEXT, "Tensors",   "next match")			\
+	X(SEARCH_PREV, "Tensors",   "previous match")			\
+	X(LOG,        "Histogram",  "linear or log counts")		\
+	X(BINS_MORE,  "Histogram",  "more bins")			\
+	X(BINS_LESS,  "Histogram",  "fewer bins")			\
+	X(ROWS,       "Histogram",  "values or per-row absmax (outlier channels)") \
+	X(META,       "Screens",    "metadata: GGUF keys, __metadata__, config.json") \
+	X(MEMORY,     "Screens",    "memory: the model's size at each number format") \
 	X(DOCTOR,     "Screens",    "dtype doctor: what a BF16/FP16/FP8 cast breaks") \
 	X(HELP,       "Other",      "show this help")			\
 	X(REDRAW,     "Other",      "redraw the screen")		\

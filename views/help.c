@@ -1,7 +1,9 @@
 /*
- * views/help.c - the `?` screen: every action of views/actions.h, grouped,
- * with the keys the shell binds to it (through view_env's keys hook), so
- * the help can never drift from the key map.
+ * views/help.c - the `?` screen: the keys of the screen it was opened from
+ * first (that view's ops->actions, under its name), then the keys every
+ * screen shares (the Navigation, Screens and Other groups of
+ * views/actions.h), each with the keys the shell binds to it (through
+ * view_env's keys hook), so the help can never drift from the key map.
  */
 #include "views/view.h"
 
@@ -15,6 +17,7 @@ struct help_line {
 	const char *group;	/* set on a heading line */
 	const char *help;	/* set on an action line */
 	char keys[64];
+	char title[48];		/* a heading's text when it is not a group */
 };
 
 struct help_state {
@@ -34,38 +37,63 @@ static const struct {
 };
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
 
+/* Groups every screen answers (the others belong to one screen). */
+static int shared_group(const char *g)
+{
+	return strcmp(g, "Navigation") == 0 || strcmp(g, "Screens") == 0 ||
+	       strcmp(g, "Other") == 0;
+}
+
+static void add_action(struct help_state *st, const struct view *v,
+		       size_t *n, size_t i)
+{
+	struct help_line *l = &st->lines[(*n)++];
+	int w;
+
+	l->help = actions[i].help;
+	v->env->keys(actions[i].a, 0, l->keys, sizeof(l->keys));
+	if (!l->keys[0])
+		snprintf(l->keys, sizeof(l->keys), "-");
+	w = (int)strlen(l->keys);
+	if (w > st->keys_w)
+		st->keys_w = w;
+}
+
 static int help_enter(struct view *v, const struct model *m, struct err *e)
 {
 	struct help_state *st = v->state;
+	const struct view_ops *from = v->arg;
 	size_t n = 0;
 
 	(void)m;
 	(void)e;
 	st->keys_w = 4;
-	/* groups in the order they first appear in ACTIONS */
+	/* the screen's own keys first */
+	if (from && from->actions && from->actions[0] != ACT_NONE) {
+		struct help_line *h = &st->lines[n++];
+
+		snprintf(h->title, sizeof(h->title), "This screen (%s)",
+			 from->name);
+		h->group = h->title;
+		for (const enum action *a = from->actions; *a != ACT_NONE; a++)
+			for (size_t i = 0; i < NACTIONS; i++)
+				if (actions[i].a == *a)
+					add_action(st, v, &n, i);
+	}
+	/* then the shared groups, in the order they first appear */
 	for (size_t i = 0; i < NACTIONS; i++) {
 		int seen = 0;
 
+		if (!shared_group(actions[i].group))
+			continue;
 		for (size_t j = 0; j < i && !seen; j++)
 			seen = strcmp(actions[j].group, actions[i].group) == 0;
 		if (seen)
 			continue;
 		st->lines[n++].group = actions[i].group;
-		for (size_t j = i; j < NACTIONS; j++) {
-			struct help_line *l;
-			int w;
-
-			if (strcmp(actions[j].group, actions[i].group) != 0)
-				continue;
-			l = &st->lines[n++];
-			l->help = actions[j].help;
-			v->env->keys(actions[j].a, 0, l->keys, sizeof(l->keys));
-			if (!l->keys[0])
-				snprintf(l->keys, sizeof(l->keys), "-");
-			w = (int)strlen(l->keys);
-			if (w > st->keys_w)
-				st->keys_w = w;
-		}
+		for (size_t j = i; j < NACTIONS; j++)
+			if (strcmp(actions[j].group, actions[i].group) == 0)
+				add_action(st, v, &n, j);
 	}
 	if (st->keys_w > KEYS_MAX)
 		st->keys_w = KEYS_MAX;

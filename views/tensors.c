@@ -1,23 +1,28 @@
 /*
- * views/tensors.c - the first screen: one row per tensor.
+ * views/tensors.c - the first screen: the model's tensors as a tree.
  *
- *  path  format · N tensors · params · bytes          <- title bar
- *  name            dtype  shape        params  bytes  share
- *  lm_head.weight  BF16   [256, 256]  65.5K  128.0 KiB  25.0% ██▌
+ *  demo/model  safetensors · 39 tensors · 14.7M params · 28.1 MiB  tree, by name
+ *  name                      dtype  shape         params      bytes  share
+ *  ▾ model                   BF16   38 tensors     14.2M   27.1 MiB  96.5% ██████████
+ *      embed_tokens.weight   BF16   [2048, 512]     1.0M    2.0 MiB   7.1% ██▌
+ *    ▸ layers                BF16   36 tensors     13.1M   25.0 MiB  88.9% ██████████
  *  ...
- *  BF16 1.0M params 2.0 MiB · F32 ...       3/12  ? help  q quit
+ *  BF16 14.7M params 28.1 MiB                         3/5  ? help  / search  q quit
  *
- * Everything shown is computed once in enter() (names sanitized and
- * measured, numbers formatted); draw() only lays it out for the current
- * width, so a resize costs nothing.  The share column gives each tensor's
- * part of the model's bytes as a percentage, and a bar scaled to the largest
- * tensor (as ncdu does): against the total, every bar of a model with
- * hundreds of tensors would be empty.  Columns give way from the right when
- * the terminal is narrow (share, then params and shape), so that names keep
- * a useful width.  Long names lose their start ("…0.self_attn.q_proj.weight"):
- * the start is what most names share ("model.layers."), the end is what
- * tells them apart; cropping the middle or the end made whole screens of
- * identical rows.
+ * The tree (views/tree.h) groups names by their dotted structure; a group
+ * row sums its tensors.  Left/Right fold and unfold, Enter opens a tensor's
+ * histogram (views/histogram.c), T shows every tensor in one flat list,
+ * s sorts by name, size or dtype, / searches names as you type.
+ *
+ * Text is made once (labels and full names sanitized and measured in
+ * enter(), or when first needed); draw() only lays it out for the current
+ * width, so a resize costs nothing.  The share column gives each row's part
+ * of the model's bytes as a percentage, and a bar scaled to the largest of
+ * its siblings (the flat list: the largest tensor), as ncdu does.  Columns
+ * give way from the right when the terminal is narrow (share, then params
+ * and shape), so that names keep a useful width.  Long full names lose
+ * their start ("…0.self_attn.q_proj.weight"): the start is what most
+ * names share, the end is what tells them apart.
  */
 #include "views/view.h"
 
@@ -29,47 +34,46 @@
 
 #include "formats/model.h"
 #include "quant/dtype.h"
+#include "views/tree.h"
 #include "views/units.h"
+#include "views/widgets.h"
 
 /* Names get up to NAME_WANT columns before the share column goes, and at
  * least NAME_MIN before params and shape go. */
-#define NAME_WANT	40
+#define NAME_WANT	44
 #define NAME_MIN	16
 /* Widest a shape column gets; longer shapes are cropped. */
 #define SHAPE_MAX	24
 /* Share bar width: shrinks from MAX to MIN to give names room. */
 #define BAR_MAX		10
 #define BAR_MIN		5
-/* Space between columns. */
-#define GAP		2
 /* Rows above and below the table: title, column titles / status line. */
 #define ROWS_ABOVE	2
 #define ROWS_BELOW	1
-/* Zero-width characters kept after one base character (ncurses keeps at
- * most a few per cell). */
-#define MAX_ZW		3
-
-/* A string ready to draw: code points and their display widths. */
-struct text {
-	wchar_t *s;
-	unsigned char *w;	/* 0, 1 or 2 per code point */
-	size_t n;
-	int width;		/* sum of w */
-};
-
-struct row {
-	struct text name, shape;
-	const char *dtype;
-	char params[16], bytes[16], pct[8];
-	double share;		/* of the model's bytes, 0..1 */
-};
+/* Columns of indentation per tree level, and of the fold marker. */
+#define INDENT		2
+#define MARK_W		2
+/* The longest search. */
+#define QUERY_MAX	256
 
 struct tensors_state {
-	struct row *rows;
+	struct tree tree;
+	struct text *label;	/* per node: its label */
+	struct text *full;	/* per node: a tensor's full name (lazy) */
+	uint64_t *kid_max;	/* per node: the largest child's bytes */
+	uint64_t tensor_max;	/* the largest tensor's bytes */
+	size_t *rows, rows_cap;
 	struct view_list list;
+	int flat, reverse;
+	enum tree_sort sort;
 	struct text path, summary, totals;
-	double share_max;	/* the largest share: bars are drawn against it */
-	int dtype_w, shape_w, params_w, bytes_w, pct_w, name_need;
+	int dtype_w, shape_w, params_w, bytes_w, pct_w;
+	int tree_need, flat_need;	/* name column widths wanted */
+	/* search */
+	wchar_t query[QUERY_MAX];
+	size_t qlen;
+	size_t origin;		/* the node selected when the search began */
+	char msg[160];		/* for the status line, until the next key */
 };
 
 /* Widths of the columns at the current terminal width; 0 = hidden. */
@@ -77,215 +81,40 @@ struct layout {
 	int name, dtype, shape, params, bytes, pct, bar;
 };
 
-/* ---- text: sanitize, decode, measure ---- */
+static const char *const sort_names[TREE_NSORTS] = { "name", "size", "dtype" };
 
-static wchar_t utf8_next(const unsigned char **p)
+static int max_int(int a, int b)
 {
-	const unsigned char *s = *p;
-	wchar_t c;
-	int n;
-
-	if (s[0] < 0x80) {
-		*p = s + 1;
-		return s[0];
-	}
-	if ((s[0] & 0xe0) == 0xc0) {
-		c = s[0] & 0x1f;
-		n = 1;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		c = s[0] & 0x0f;
-		n = 2;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		c = s[0] & 0x07;
-		n = 3;
-	} else {
-		*p = s + 1;
-		return 0xfffd;
-	}
-	for (int i = 1; i <= n; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*p = s + i;
-			return 0xfffd;
-		}
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	*p = s + n + 1;
-	return c;
+	return a > b ? a : b;
 }
 
-/* Invisible characters that can make two names look alike or reorder
- * what follows them: shown as \u escapes. */
-static int is_format_char(wchar_t c)
+/* ---- numbers and text of a row ---- */
+
+static const char *node_dtype(const struct tree_node *nd)
 {
-	return c == 0x061c || c == 0x180e || (c >= 0x200b && c <= 0x200f) ||
-	       (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x206f) ||
-	       c == 0xfeff || (c >= 0xfff9 && c <= 0xfffb);
+	return nd->dtype >= 0 && nd->dtype < DT_COUNT ?
+	       dtype_get((enum dtype)nd->dtype)->name : "mixed";
 }
 
-static void text_push(struct text *t, wchar_t c, int w)
+static void node_shape(const struct tree_node *nd, char *buf, size_t n)
 {
-	t->s[t->n] = c;
-	t->w[t->n] = (unsigned char)w;
-	t->n++;
-	t->width += w;
-}
-
-/*
- * Make t from s (UTF-8 from a file, or ours): sanitized, decoded, every
- * code point given its width.  In ASCII mode every non-ASCII character
- * becomes '?'.  Returns 0, or -1 when out of memory.
- */
-static int text_make(struct text *t, const char *s, int ascii)
-{
-	size_t len = strlen(s), cap;
-	char *clean;
-	const unsigned char *p;
-
-	memset(t, 0, sizeof(*t));
-	if (len > SIZE_MAX / 24 - 1)
-		return -1;
-	/* each byte becomes at most "\xNN"; each code point at most
-	 * "\uNNNN" (6 characters) */
-	clean = malloc(4 * len + 1);
-	if (!clean)
-		return -1;
-	text_sanitize(s, clean, 4 * len + 1);
-	cap = 6 * strlen(clean) + 1;
-	t->s = malloc(cap * sizeof(wchar_t));
-	t->w = malloc(cap);
-	if (!t->s || !t->w) {
-		free(clean);
-		return -1;
-	}
-	for (p = (const unsigned char *)clean; *p;) {
-		wchar_t c = utf8_next(&p);
-		int w;
-
-		if (c < 0x80) {
-			text_push(t, c, 1);
-			continue;
-		}
-		if (ascii) {
-			text_push(t, L'?', 1);
-			continue;
-		}
-		if (is_format_char(c)) {
-			char esc[16];
-
-			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)c & 0xffff);
-			for (char *q = esc; *q; q++)
-				text_push(t, (wchar_t)*q, 1);
-			continue;
-		}
-		w = wcwidth(c);
-		if (w < 0 || w > 2)
-			text_push(t, 0xfffd, 1);
-		else if (w == 0 && t->n == 0)
-			continue;	/* a mark with nothing to sit on */
-		else
-			text_push(t, c, w);
-	}
-	free(clean);
-	return 0;
-}
-
-static void text_release(struct text *t)
-{
-	free(t->s);
-	free(t->w);
-	memset(t, 0, sizeof(*t));
-}
-
-/* Draw s[from..to) at the cursor, keeping at most MAX_ZW zero-width
- * characters after each base character. */
-static void put_range(WINDOW *w, const struct text *t, size_t from, size_t to)
-{
-	int zw = 0;
-
-	for (size_t i = from; i < to; i++) {
-		if (t->w[i] == 0 && ++zw > MAX_ZW)
-			continue;
-		if (t->w[i] != 0)
-			zw = 0;
-		waddnwstr(w, &t->s[i], 1);
-	}
-}
-
-static void put_spaces(WINDOW *w, int n)
-{
-	while (n-- > 0)
-		waddch(w, ' ');
-}
-
-enum crop { CROP_END, CROP_MIDDLE, CROP_START };
-
-/*
- * Draw t at the cursor in exactly avail columns: padded with spaces (on
- * the right, or on the left when right is set), or cropped by display
- * width with an ellipsis at the end or in the middle.  A wide character
- * that would straddle the edge is replaced by padding.
- */
-static void put_text(WINDOW *w, const struct view_env *env,
-		     const struct text *t, int avail, enum crop how, int right)
-{
-	int budget, left_w, right_w, used_l = 0, used_r = 0;
-	size_t i, j, start;
-
-	if (avail <= 0)
-		return;
-	if (t->width <= avail) {
-		if (right)
-			put_spaces(w, avail - t->width);
-		put_range(w, t, 0, t->n);
-		if (!right)
-			put_spaces(w, avail - t->width);
-		return;
-	}
-	budget = avail - 1;	/* one column for the ellipsis */
-	right_w = how == CROP_MIDDLE ? budget / 2 :
-		  how == CROP_START ? budget : 0;
-	left_w = budget - right_w;
-	for (i = 0; i < t->n; i++) {
-		if (t->w[i] != 0 && used_l + t->w[i] > left_w)
-			break;
-		used_l += t->w[i];
-	}
-	start = t->n;
-	for (j = t->n; j > i; j--) {
-		if (t->w[j - 1] == 0)
-			continue;
-		if (used_r + t->w[j - 1] > right_w)
-			break;
-		used_r += t->w[j - 1];
-		start = j - 1;
-	}
-	if (right)
-		put_spaces(w, budget - used_l - used_r);
-	put_range(w, t, 0, i);
-	if (env->ascii)
-		waddch(w, '~');
+	if (nd->tensor)
+		tensor_shape_str(nd->tensor, buf, n);
 	else
-		waddnwstr(w, L"\u2026", 1);
-	put_range(w, t, start, t->n);
-	if (!right)
-		put_spaces(w, budget - used_l - used_r);
+		snprintf(buf, n, "%zu tensor%s", nd->ntensors,
+			 nd->ntensors == 1 ? "" : "s");
 }
 
-/* ---- numbers ---- */
-
-static void format_pct(double share, uint64_t total, char *out, size_t n)
+static void format_pct(uint64_t part, uint64_t total, char *out, size_t n)
 {
+	double share = total ? (double)part / (double)total : 0;
+
 	if (total == 0)
 		snprintf(out, n, "-");
 	else if (share > 0 && share < 0.0005)
 		snprintf(out, n, "<0.1%%");	/* not 0.0%: it is not nothing */
 	else
 		snprintf(out, n, "%.1f%%", 100.0 * share);
-}
-
-static int max_int(int a, int b)
-{
-	return a > b ? a : b;
 }
 
 /* ---- enter / leave ---- */
@@ -351,16 +180,71 @@ static void tensors_leave(struct view *v)
 {
 	struct tensors_state *st = v->state;
 
-	if (st->rows)
-		for (size_t i = 0; i < st->list.n; i++) {
-			text_release(&st->rows[i].name);
-			text_release(&st->rows[i].shape);
-		}
+	for (size_t i = 0; i < st->tree.n; i++) {
+		if (st->label)
+			text_release(&st->label[i]);
+		if (st->full)
+			text_release(&st->full[i]);
+	}
+	free(st->label);
+	free(st->full);
+	free(st->kid_max);
 	free(st->rows);
-	st->rows = NULL;
+	tree_release(&st->tree);
 	text_release(&st->path);
 	text_release(&st->summary);
 	text_release(&st->totals);
+}
+
+/* The full names, made the first time the flat list or a search needs
+ * them; -1 when out of memory. */
+static int make_full_names(struct view *v)
+{
+	struct tensors_state *st = v->state;
+
+	if (st->full)
+		return 0;
+	st->full = calloc(st->tree.n ? st->tree.n : 1, sizeof(*st->full));
+	if (!st->full)
+		return -1;
+	for (size_t i = 0; i < st->tree.n; i++) {
+		const struct tensor *t = st->tree.nodes[i].tensor;
+
+		if (!t)
+			continue;
+		if (text_make(&st->full[i], t->name ? t->name : "",
+			      v->env->ascii) < 0)
+			return -1;
+		st->flat_need = max_int(st->flat_need, st->full[i].width);
+	}
+	return 0;
+}
+
+/* Rebuild the rows shown, keeping the node `keep` selected if it is
+ * still shown (else the nearest row).  -1 when out of memory. */
+static int rebuild(struct tensors_state *st, size_t keep)
+{
+	size_t n = tree_rows(&st->tree, st->flat ? TREE_FLAT : TREE_SHOWN,
+			     st->sort, st->reverse, &st->rows, &st->rows_cap);
+
+	if (n == TREE_NONE) {
+		st->list.n = 0;
+		return -1;
+	}
+	st->list.n = n;
+	for (size_t i = 0; keep != TREE_NONE && i < n; i++)
+		if (st->rows[i] == keep) {
+			st->list.sel = i;
+			break;
+		}
+	if (st->list.sel >= n)
+		st->list.sel = n ? n - 1 : 0;
+	return 0;
+}
+
+static size_t selected_node(const struct tensors_state *st)
+{
+	return st->list.n ? st->rows[st->list.sel] : TREE_NONE;
 }
 
 static int tensors_enter(struct view *v, const struct model *m, struct err *e)
@@ -374,42 +258,47 @@ static int tensors_enter(struct view *v, const struct model *m, struct err *e)
 	st->params_w = (int)strlen("params");
 	st->bytes_w = (int)strlen("bytes");
 	st->pct_w = (int)strlen("share") - 1;
-	st->name_need = (int)strlen("name");
+	st->tree_need = st->flat_need = (int)strlen("name");
+	st->origin = TREE_NONE;
 
-	if (m->ntensors) {
-		st->rows = calloc(m->ntensors, sizeof(*st->rows));
-		if (!st->rows)
-			goto oom;
-	}
-	for (size_t i = 0; i < m->ntensors; i++) {
-		const struct tensor *t = &m->tensors[i];
-		struct row *r = &st->rows[i];
+	if (tree_build(&st->tree, m) < 0)
+		goto oom;
+	st->label = calloc(st->tree.n, sizeof(*st->label));
+	st->kid_max = calloc(st->tree.n, sizeof(*st->kid_max));
+	if (!st->label || !st->kid_max)
+		goto oom;
+	for (size_t i = 1; i < st->tree.n; i++) {
+		const struct tree_node *nd = &st->tree.nodes[i];
+		char pct[16];
 
-		st->list.n = i + 1;	/* so leave() frees what is made */
-		if (text_make(&r->name, t->name ? t->name : "", ascii) < 0)
+		if (nd->parent == TREE_NONE)
+			continue;	/* merged into its parent */
+		if (text_make(&st->label[i], nd->label, ascii) < 0)
 			goto oom;
-		tensor_shape_str(t, buf, sizeof(buf));
-		if (text_make(&r->shape, buf, 1) < 0)
-			goto oom;
-		r->dtype = dtype_get(t->dtype)->name;
-		units_count(t->params, r->params, sizeof(r->params));
-		units_bytes(t->nbytes, r->bytes, sizeof(r->bytes));
-		r->share = m->nbytes ? (double)t->nbytes / (double)m->nbytes : 0;
-		if (r->share > 1)
-			r->share = 1;
-		format_pct(r->share, m->nbytes, r->pct, sizeof(r->pct));
-		if (r->share > st->share_max)
-			st->share_max = r->share;
-
-		st->name_need = max_int(st->name_need, r->name.width);
-		st->dtype_w = max_int(st->dtype_w, (int)strlen(r->dtype));
-		st->shape_w = max_int(st->shape_w, r->shape.width);
-		st->params_w = max_int(st->params_w, (int)strlen(r->params));
-		st->bytes_w = max_int(st->bytes_w, (int)strlen(r->bytes));
-		st->pct_w = max_int(st->pct_w, (int)strlen(r->pct));
+		st->tree_need = max_int(st->tree_need,
+					(nd->depth - 1) * INDENT + MARK_W +
+					st->label[i].width);
+		if (nd->bytes > st->kid_max[nd->parent])
+			st->kid_max[nd->parent] = nd->bytes;
+		if (nd->tensor && nd->bytes > st->tensor_max)
+			st->tensor_max = nd->bytes;
+		node_shape(nd, buf, sizeof(buf));
+		st->shape_w = max_int(st->shape_w, (int)strlen(buf));
+		st->dtype_w = max_int(st->dtype_w, (int)strlen(node_dtype(nd)));
+		units_count(nd->params, p, sizeof(p));
+		st->params_w = max_int(st->params_w, (int)strlen(p));
+		units_bytes(nd->bytes, b, sizeof(b));
+		st->bytes_w = max_int(st->bytes_w, (int)strlen(b));
+		format_pct(nd->bytes, m->nbytes, pct, sizeof(pct));
+		st->pct_w = max_int(st->pct_w, (int)strlen(pct));
 	}
 	if (st->shape_w > SHAPE_MAX)
 		st->shape_w = SHAPE_MAX;
+	/* open as much of the structure as the first screen shows */
+	tree_open_to_fit(&st->tree, v->lines > ROWS_ABOVE + ROWS_BELOW ?
+			 (size_t)(v->lines - ROWS_ABOVE - ROWS_BELOW) : 1);
+	if (rebuild(st, TREE_NONE) < 0)
+		goto oom;
 
 	if (text_make(&st->path, m->path ? m->path : "", ascii) < 0)
 		goto oom;
@@ -437,7 +326,8 @@ static void compute_layout(const struct tensors_state *st, int cols,
 	/* the order columns give way in when the terminal is narrow */
 	int *drop[4];
 	int fixed, k = 0;
-	int want = st->name_need < NAME_WANT ? st->name_need : NAME_WANT;
+	int need = st->flat ? st->flat_need : st->tree_need;
+	int want = need < NAME_WANT ? need : NAME_WANT;
 
 	L->dtype = st->dtype_w;
 	L->shape = st->shape_w;
@@ -451,19 +341,19 @@ static void compute_layout(const struct tensors_state *st, int cols,
 	drop[3] = &L->shape;
 	for (;;) {
 		/* one column of margin on each side */
-		fixed = 2 + GAP + L->dtype + GAP + L->bytes;
+		fixed = 2 + W_GAP + L->dtype + W_GAP + L->bytes;
 		if (L->shape)
-			fixed += GAP + L->shape;
+			fixed += W_GAP + L->shape;
 		if (L->params)
-			fixed += GAP + L->params;
+			fixed += W_GAP + L->params;
 		if (L->pct)
-			fixed += GAP + L->pct;
+			fixed += W_GAP + L->pct;
 		if (L->bar)
 			fixed += 1 + L->bar;
 		L->name = cols - fixed;
 		/* a narrower bar before a cropped name */
-		if (L->bar > BAR_MIN && L->name < st->name_need) {
-			int give = st->name_need - L->name;
+		if (L->bar > BAR_MIN && L->name < need) {
+			int give = need - L->name;
 
 			if (give > L->bar - BAR_MIN)
 				give = L->bar - BAR_MIN;
@@ -475,8 +365,8 @@ static void compute_layout(const struct tensors_state *st, int cols,
 		*drop[k++] = 0;
 	}
 	/* short names: keep the columns next to them, the slack on the right */
-	if (L->name > max_int(st->name_need, NAME_MIN))
-		L->name = max_int(st->name_need, NAME_MIN);
+	if (L->name > max_int(need, NAME_MIN))
+		L->name = max_int(need, NAME_MIN);
 	if (L->name < 1)
 		L->name = 1;
 }
@@ -485,37 +375,6 @@ static void set_role(WINDOW *w, const struct view_env *env, enum role r,
 		     int selected)
 {
 	wattrset(w, env->attr[selected ? CR_SELECTED : r]);
-}
-
-/* A bar of width cells showing frac (0..1), in eighths of a cell. */
-static void put_bar(WINDOW *w, const struct view_env *env, double frac,
-		    int width)
-{
-	static const wchar_t eighths[] = L" \u258f\u258e\u258d\u258c\u258b\u258a\u2589";
-	int n;
-
-	if (env->ascii) {
-		n = (int)(frac * width + 0.5);
-		for (int i = 0; i < width; i++)
-			waddch(w, i < n ? '#' : ' ');
-		return;
-	}
-	n = (int)(frac * width * 8 + 0.5);
-	for (int i = 0; i < width; i++) {
-		int cell = n - 8 * i;
-
-		if (cell >= 8)
-			waddnwstr(w, L"\u2588", 1);
-		else if (cell > 0)
-			waddnwstr(w, &eighths[cell], 1);
-		else
-			waddch(w, ' ');
-	}
-}
-
-static void put_str(WINDOW *w, const char *s, int width, int right)
-{
-	wprintw(w, right ? "%*.*s" : "%-*.*s", width, width, s);
 }
 
 static void draw_title(const struct view *v, WINDOW *w,
@@ -529,134 +388,136 @@ static void draw_title(const struct view *v, WINDOW *w,
 	wmove(w, 0, 1);
 	/* the path, then the summary; at narrow widths the summary wins,
 	 * since the person knows what they opened */
-	path_w = avail - GAP - st->summary.width;
+	path_w = avail - W_GAP - st->summary.width;
 	if (path_w >= 12 || (path_w >= st->path.width && st->path.width)) {
 		if (path_w > st->path.width)
 			path_w = st->path.width;
-		put_text(w, env, &st->path, path_w, CROP_MIDDLE, 0);
-		put_spaces(w, GAP);
-		put_text(w, env, &st->summary, st->summary.width, CROP_END, 0);
+		w_text(w, env, &st->path, path_w, CROP_MIDDLE, 0);
+		w_spaces(w, W_GAP);
+		w_text(w, env, &st->summary, st->summary.width, CROP_END, 0);
 	} else {
-		put_text(w, env, &st->summary, avail, CROP_END, 0);
+		w_text(w, env, &st->summary, avail, CROP_END, 0);
 	}
 }
 
 static void draw_columns(const struct view *v, WINDOW *w,
-			 const struct layout *L)
+			 const struct tensors_state *st, const struct layout *L)
 {
-	wattrset(w, v->env->attr[CR_NORMAL]);
-	wmove(w, 1, 1);
+	char mode[48];
+	int x;
+
+	wmove(w, 1, 0);
 	wattrset(w, v->env->attr[CR_COLUMNS]);
-	put_str(w, "name", L->name, 0);
-	put_spaces(w, GAP);
-	put_str(w, "dtype", L->dtype, 0);
+	mvwhline(w, 1, 0, ' ', v->cols);
+	wmove(w, 1, 1);
+	w_str(w, "name", L->name, 0);
+	w_spaces(w, W_GAP);
+	w_str(w, "dtype", L->dtype, 0);
 	if (L->shape) {
-		put_spaces(w, GAP);
-		put_str(w, "shape", L->shape, 0);
+		w_spaces(w, W_GAP);
+		w_str(w, "shape", L->shape, 0);
 	}
 	if (L->params) {
-		put_spaces(w, GAP);
-		put_str(w, "params", L->params, 1);
+		w_spaces(w, W_GAP);
+		w_str(w, "params", L->params, 1);
 	}
-	put_spaces(w, GAP);
-	put_str(w, "bytes", L->bytes, 1);
+	w_spaces(w, W_GAP);
+	w_str(w, "bytes", L->bytes, 1);
 	if (L->pct) {
-		put_spaces(w, GAP);
-		put_str(w, "share", L->pct + (L->bar ? 1 + L->bar : 0), 0);
+		w_spaces(w, W_GAP);
+		w_str(w, "share", L->pct + (L->bar ? 1 + L->bar : 0), 0);
 	}
+	/* how the rows are shown, at the right end when there is room */
+	snprintf(mode, sizeof(mode), "%s, by %s%s", st->flat ? "flat" : "tree",
+		 sort_names[st->sort], st->reverse ? " reversed" : "");
+	x = v->cols - 1 - (int)strlen(mode);
+	if (x > getcurx(w) + W_GAP)
+		mvwaddstr(w, 1, x, mode);
+}
+
+/* The name cell: indentation, fold marker and label (tree), or the full
+ * name (flat), in exactly width columns. */
+static void draw_name(const struct view *v, WINDOW *w,
+		      const struct tensors_state *st, size_t i, int width)
+{
+	const struct view_env *env = v->env;
+	const struct tree_node *nd = &st->tree.nodes[i];
+	int indent;
+
+	if (st->flat) {
+		w_text(w, env, &st->full[i], width, CROP_START, 0);
+		return;
+	}
+	indent = (nd->depth - 1) * INDENT;
+	/* deep trees on narrow screens: the label keeps 8 columns */
+	if (indent > width - MARK_W - 8)
+		indent = max_int(0, width - MARK_W - 8);
+	w_spaces(w, indent);
+	width -= indent;
+	if (width >= MARK_W) {
+		if (nd->tensor)
+			w_spaces(w, MARK_W);
+		else if (env->ascii)
+			waddstr(w, nd->open ? "- " : "+ ");
+		else
+			waddwstr(w, nd->open ? L"\u25be " : L"\u25b8 ");
+		width -= MARK_W;
+	}
+	w_text(w, env, &st->label[i], width, CROP_MIDDLE, 0);
 }
 
 static void draw_row(const struct view *v, WINDOW *w, int y,
-		     const struct tensors_state *st, const struct row *r,
+		     const struct tensors_state *st, size_t i,
 		     const struct layout *L, int sel)
 {
 	const struct view_env *env = v->env;
+	const struct tree_node *nd = &st->tree.nodes[i];
+	char buf[64];
+	uint64_t scale;
 
 	set_role(w, env, CR_NORMAL, sel);
 	mvwhline(w, y, 0, ' ', v->cols);
 	wmove(w, y, 1);
-	put_text(w, env, &r->name, L->name, CROP_START, 0);
-	put_spaces(w, GAP);
+	draw_name(v, w, st, i, L->name);
+	w_spaces(w, W_GAP);
 	set_role(w, env, CR_DTYPE, sel);
-	put_str(w, r->dtype, L->dtype, 0);
+	w_str(w, node_dtype(nd), L->dtype, 0);
 	set_role(w, env, CR_NORMAL, sel);
 	if (L->shape) {
-		put_spaces(w, GAP);
-		put_text(w, env, &r->shape, L->shape, CROP_END, 0);
+		w_spaces(w, W_GAP);
+		node_shape(nd, buf, sizeof(buf));
+		if ((int)strlen(buf) > L->shape && L->shape > 1) {
+			/* cropped at the end, with a mark */
+			buf[L->shape - 1] = '\0';
+			w_str(w, buf, L->shape - 1, 0);
+			if (env->ascii)
+				waddch(w, '~');
+			else
+				waddwstr(w, L"\u2026");
+		} else {
+			w_str(w, buf, L->shape, 0);
+		}
 	}
 	if (L->params) {
-		put_spaces(w, GAP);
-		put_str(w, r->params, L->params, 1);
+		w_spaces(w, W_GAP);
+		units_count(nd->params, buf, sizeof(buf));
+		w_str(w, buf, L->params, 1);
 	}
-	put_spaces(w, GAP);
-	put_str(w, r->bytes, L->bytes, 1);
+	w_spaces(w, W_GAP);
+	units_bytes(nd->bytes, buf, sizeof(buf));
+	w_str(w, buf, L->bytes, 1);
 	if (L->pct) {
-		put_spaces(w, GAP);
-		put_str(w, r->pct, L->pct, 1);
+		w_spaces(w, W_GAP);
+		format_pct(nd->bytes, v->model->nbytes, buf, sizeof(buf));
+		w_str(w, buf, L->pct, 1);
 	}
 	if (L->bar) {
-		put_spaces(w, 1);
+		scale = st->flat ? st->tensor_max :
+			nd->parent != TREE_NONE ? st->kid_max[nd->parent] : 0;
+		w_spaces(w, 1);
 		set_role(w, env, CR_BAR, sel);
-		put_bar(w, env, st->share_max > 0 ? r->share / st->share_max : 0,
-			L->bar);
-	}
-}
-
-/* Totals on the left; position and key hints on the right. */
-static void draw_status(const struct view *v, WINDOW *w,
-			const struct tensors_state *st)
-{
-	static const struct {
-		enum action a;
-		const char *label;
-	} hints[] = {
-		{ ACT_HELP, "help" },
-		{ ACT_QUIT, "quit" },
-	};
-	const struct view_env *env = v->env;
-	int y = v->lines - 1, cols = v->cols, right_w, left_w;
-	char pos[48], keys[2][32];
-
-	snprintf(pos, sizeof(pos), "%zu/%zu",
-		 st->list.n ? st->list.sel + 1 : 0, st->list.n);
-	right_w = (int)strlen(pos);
-	for (size_t i = 0; i < 2; i++) {
-		env->keys(hints[i].a, 1, keys[i], sizeof(keys[i]));
-		if (keys[i][0])
-			right_w += GAP + (int)strlen(keys[i]) + 1 +
-				   (int)strlen(hints[i].label);
-	}
-	wattrset(w, env->attr[CR_STATUS]);
-	mvwhline(w, y, 0, ' ', cols);
-	left_w = cols - 2 - right_w - GAP;
-	if (left_w < 10) {
-		/* no room for the totals; the hints alone, cropped */
-		left_w = 0;
-		if (right_w > cols - 2)
-			right_w = cols - 2;
-	}
-	wmove(w, y, 1);
-	if (left_w > 0) {
-		put_text(w, env, &st->totals, left_w, CROP_END, 0);
-		put_spaces(w, GAP);
-	}
-	/* right part: "3/12  ? help  q quit", cropped at the edge */
-	wmove(w, y, cols - 1 - right_w);
-	waddnstr(w, pos, right_w);
-	for (size_t i = 0; i < 2; i++) {
-		int x = getcurx(w), room = cols - 1 - x;
-
-		if (!keys[i][0] || room <= GAP)
-			continue;
-		put_spaces(w, GAP);
-		wattrset(w, env->attr[CR_KEY]);
-		waddnstr(w, keys[i], room - GAP);
-		wattrset(w, env->attr[CR_STATUS]);
-		room = cols - 1 - getcurx(w);
-		if (room > 1) {
-			waddch(w, ' ');
-			waddnstr(w, hints[i].label, room - 1);
-		}
+		w_hbar(w, env, scale ? (double)nd->bytes / (double)scale : 0,
+		       L->bar);
 	}
 }
 
@@ -669,15 +530,21 @@ static size_t page_rows(const struct view *v)
 
 static void tensors_draw(const struct view *v, WINDOW *w)
 {
+	static const struct w_hint hints[] = {
+		{ ACT_HELP, "help" },
+		{ ACT_SEARCH, "search" },
+		{ ACT_QUIT, "quit" },
+	};
 	struct tensors_state *st = v->state;
 	size_t page = page_rows(v);
 	struct layout L;
 	int cursor_y = ROWS_ABOVE;
+	char pos[48];
 
 	view_list_clamp(&st->list, page);
 	compute_layout(st, v->cols, &L);
 	draw_title(v, w, st);
-	draw_columns(v, w, &L);
+	draw_columns(v, w, st, &L);
 	if (st->list.n == 0) {
 		wattrset(w, v->env->attr[CR_NORMAL]);
 		mvwaddnstr(w, ROWS_ABOVE, 1, "(no tensors)", v->cols - 2);
@@ -686,22 +553,275 @@ static void tensors_draw(const struct view *v, WINDOW *w)
 		size_t idx = st->list.top + i;
 		int y = ROWS_ABOVE + (int)i;
 
-		draw_row(v, w, y, st, &st->rows[idx], &L,
-			 idx == st->list.sel);
+		draw_row(v, w, y, st, st->rows[idx], &L, idx == st->list.sel);
 		if (idx == st->list.sel)
 			cursor_y = y;
 	}
-	draw_status(v, w, st);
+	snprintf(pos, sizeof(pos), "%zu/%zu",
+		 st->list.n ? st->list.sel + 1 : 0, st->list.n);
+	if (st->msg[0]) {
+		struct text t;
+
+		w_status(v, w, NULL, pos, hints, 3);
+		if (text_make(&t, st->msg, v->env->ascii) == 0) {
+			wattrset(w, v->env->attr[CR_WARNING]);
+			wmove(w, v->lines - 1, 1);
+			w_text(w, v->env, &t, t.width < v->cols - 2 ?
+			       t.width : v->cols - 2, CROP_END, 0);
+			text_release(&t);
+		}
+	} else {
+		w_status(v, w, &st->totals, pos, hints, 3);
+	}
 	wattrset(w, v->env->attr[CR_NORMAL]);
 	wmove(w, cursor_y, 0);
+}
+
+/* ---- search ---- */
+
+/* Set the query from UTF-8 text. */
+static void set_query(struct tensors_state *st, const char *s)
+{
+	mbstate_t ps;
+	size_t n = 0;
+
+	memset(&ps, 0, sizeof(ps));
+	while (*s && n < QUERY_MAX) {
+		wchar_t c;
+		size_t k = mbrtowc(&c, s, strlen(s), &ps);
+
+		if (k == 0 || k == (size_t)-1 || k == (size_t)-2) {
+			c = 0xfffd;
+			k = 1;
+			memset(&ps, 0, sizeof(ps));
+		}
+		st->query[n++] = c;
+		s += k;
+	}
+	st->qlen = n;
+}
+
+/* Is node x (from) at or under group g? */
+static int under(const struct tree *t, size_t x, size_t g)
+{
+	for (; x != TREE_NONE; x = t->nodes[x].parent)
+		if (x == g)
+			return 1;
+	return 0;
+}
+
+/*
+ * Select the next tensor whose name contains the query, starting at node
+ * from (itself included when same is set), forwards or backwards in the
+ * order shown, wrapping around.  0 found, -1 not (or out of memory).
+ */
+static int find(struct view *v, size_t from, int dir, int same)
+{
+	struct tensors_state *st = v->state;
+	size_t *order = NULL, cap = 0, n, start = 0, hit = TREE_NONE;
+	char q[64];
+
+	if (make_full_names(v) < 0)
+		return -1;
+	n = tree_rows(&st->tree, st->flat ? TREE_FLAT : TREE_TENSORS,
+		      st->sort, st->reverse, &order, &cap);
+	if (n == TREE_NONE || n == 0) {
+		free(order);
+		return -1;
+	}
+	/* where from is in that order: itself, or the first tensor under it */
+	for (size_t i = 0; i < n; i++)
+		if (order[i] == from || under(&st->tree, order[i], from)) {
+			start = i;
+			break;
+		}
+	for (size_t k = 0; k < n; k++) {
+		size_t i;
+
+		if (dir > 0)
+			i = (start + k + (same ? 0 : 1)) % n;
+		else
+			i = (start + n - k - (same ? 0 : 1)) % n;
+		if (text_contains(&st->full[order[i]], st->query, st->qlen)) {
+			hit = order[i];
+			if ((dir > 0 && i < start) || (dir < 0 && i > start))
+				snprintf(st->msg, sizeof(st->msg),
+					 "search wrapped around");
+			break;
+		}
+	}
+	free(order);
+	if (hit == TREE_NONE) {
+		wcstombs(q, st->query, sizeof(q));
+		q[sizeof(q) - 1] = '\0';
+		snprintf(st->msg, sizeof(st->msg), "no tensor name contains '%s'",
+			 q);
+		return -1;
+	}
+	if (!st->flat)
+		tree_reveal(&st->tree, hit);
+	rebuild(st, hit);
+	return 0;
+}
+
+static enum view_effect tensors_input(struct view *v, const char *text,
+				      enum input_event ev)
+{
+	struct tensors_state *st = v->state;
+
+	st->msg[0] = '\0';
+	if (ev == INPUT_CANCEL) {
+		/* back where the search began */
+		if (st->origin != TREE_NONE) {
+			if (!st->flat)
+				tree_reveal(&st->tree, st->origin);
+			rebuild(st, st->origin);
+		}
+		st->qlen = 0;
+		return VIEW_REDRAW;
+	}
+	set_query(st, text);
+	if (st->qlen && st->origin != TREE_NONE)
+		find(v, st->origin, 1, 1);
+	if (ev == INPUT_DONE)
+		st->origin = TREE_NONE;
+	return VIEW_REDRAW;
+}
+
+/* ---- actions ---- */
+
+static enum view_effect open_tensor(struct view *v, size_t i)
+{
+	struct tensors_state *st = v->state;
+
+	v->push_ops = &view_histogram_ops;
+	v->push_arg = st->tree.nodes[i].tensor;
+	return VIEW_PUSH;
 }
 
 static enum view_effect tensors_act(struct view *v, enum action a)
 {
 	struct tensors_state *st = v->state;
+	size_t i = selected_node(st);
+	struct tree_node *nd = i != TREE_NONE ? &st->tree.nodes[i] : NULL;
+	int any_closed = 0;
 
-	return view_list_act(&st->list, a, page_rows(v));
+	st->msg[0] = '\0';
+	switch (a) {
+	case ACT_OPEN:
+		if (!nd)
+			return VIEW_NONE;
+		if (nd->tensor)
+			return open_tensor(v, i);
+		nd->open = !nd->open;
+		rebuild(st, i);
+		return VIEW_REDRAW;
+	case ACT_EXPAND:
+		if (!nd)
+			return VIEW_NONE;
+		if (nd->tensor)
+			return open_tensor(v, i);
+		if (!nd->open) {
+			nd->open = 1;
+			rebuild(st, i);
+		} else if (st->list.sel + 1 < st->list.n) {
+			st->list.sel++;		/* into the group */
+		}
+		return VIEW_REDRAW;
+	case ACT_COLLAPSE:
+		if (!nd || st->flat)
+			return VIEW_NONE;
+		if (!nd->tensor && nd->open) {
+			nd->open = 0;
+			rebuild(st, i);
+		} else if (nd->parent != 0 && nd->parent != TREE_NONE) {
+			st->tree.nodes[nd->parent].open = 0;
+			rebuild(st, nd->parent);
+		}
+		return VIEW_REDRAW;
+	case ACT_EXPAND_ALL:
+		for (size_t k = 1; k < st->tree.n; k++)
+			if (st->tree.nodes[k].nkids && !st->tree.nodes[k].open &&
+			    st->tree.nodes[k].parent != TREE_NONE)
+				any_closed = 1;
+		tree_open_all(&st->tree, any_closed);
+		/* folding everything keeps the selection on its top group */
+		while (!any_closed && i != TREE_NONE &&
+		       st->tree.nodes[i].parent != 0 &&
+		       st->tree.nodes[i].parent != TREE_NONE)
+			i = st->tree.nodes[i].parent;
+		if (st->flat)
+			st->flat = 0;
+		rebuild(st, i);
+		return VIEW_REDRAW;
+	case ACT_FLAT:
+		if (!st->flat && make_full_names(v) < 0) {
+			snprintf(st->msg, sizeof(st->msg), "out of memory");
+			return VIEW_REDRAW;
+		}
+		st->flat = !st->flat;
+		/* a group has no row in the flat list: its first tensor */
+		if (nd && !nd->tensor && st->flat)
+			while (i != TREE_NONE && !st->tree.nodes[i].tensor)
+				i = st->tree.nodes[i].nkids ?
+				    st->tree.nodes[i].kids[0] : TREE_NONE;
+		if (!st->flat && i != TREE_NONE)
+			tree_reveal(&st->tree, i);
+		rebuild(st, i);
+		return VIEW_LAYOUT;
+	case ACT_SORT:
+	case ACT_SORT_REV:
+		if (a == ACT_SORT) {
+			st->sort = (enum tree_sort)((st->sort + 1) % TREE_NSORTS);
+			st->reverse = 0;
+		} else {
+			st->reverse = !st->reverse;
+		}
+		tree_sort(&st->tree, st->sort, st->reverse);
+		rebuild(st, i);
+		return VIEW_REDRAW;
+	case ACT_SEARCH:
+		st->origin = i;
+		v->prompt = "/";
+		return VIEW_INPUT;
+	case ACT_SEARCH_NEXT:
+	case ACT_SEARCH_PREV:
+		if (!st->qlen) {
+			snprintf(st->msg, sizeof(st->msg),
+				 "no search yet: / starts one");
+			return VIEW_REDRAW;
+		}
+		if (i != TREE_NONE)
+			find(v, i, a == ACT_SEARCH_NEXT ? 1 : -1, 0);
+		return VIEW_REDRAW;
+	default:
+		return view_list_act(&st->list, a, page_rows(v));
+	}
 }
+
+static enum view_effect tensors_mouse(struct view *v, int y, int x,
+				      enum mouse_event ev)
+{
+	struct tensors_state *st = v->state;
+	size_t row;
+
+	(void)x;
+	if (y < ROWS_ABOVE || y >= v->lines - ROWS_BELOW)
+		return VIEW_NONE;
+	row = st->list.top + (size_t)(y - ROWS_ABOVE);
+	if (row >= st->list.n)
+		return VIEW_NONE;
+	st->list.sel = row;
+	if (ev == MOUSE_DOUBLE)
+		return tensors_act(v, ACT_OPEN) | VIEW_REDRAW;
+	return VIEW_REDRAW;
+}
+
+static const enum action tensors_actions[] = {
+	ACT_OPEN, ACT_EXPAND, ACT_COLLAPSE, ACT_EXPAND_ALL, ACT_FLAT,
+	ACT_SORT, ACT_SORT_REV, ACT_SEARCH, ACT_SEARCH_NEXT, ACT_SEARCH_PREV,
+	ACT_NONE,
+};
 
 const struct view_ops view_tensors_ops = {
 	.name = "tensors",
@@ -710,4 +830,7 @@ const struct view_ops view_tensors_ops = {
 	.draw = tensors_draw,
 	.act = tensors_act,
 	.leave = tensors_leave,
+	.input = tensors_input,
+	.mouse = tensors_mouse,
+	.actions = tensors_actions,
 };

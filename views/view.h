@@ -35,6 +35,7 @@
 
 #include "formats/model.h"
 #include "views/actions.h"
+#include "views/job.h"
 
 /*
  * Colour roles: what a piece of text is, never which colour it gets.  The
@@ -69,6 +70,12 @@ struct view_env {
 	 * by ", " into buf ("j, Down"); "" when a has no key.  Returns buf.
 	 */
 	const char *(*keys)(enum action a, int max, char *buf, size_t n);
+	/*
+	 * The background worker (views/job.h): queue a job; cancel one and
+	 * wait until it is neither queued nor running.
+	 */
+	void (*job_start)(struct job *j);
+	void (*job_stop)(struct job *j);
 };
 
 /* What act() asks of tui/; several may be or-ed together. */
@@ -80,6 +87,22 @@ enum view_effect {
 	VIEW_QUIT   = 1 << 3,	/* leave the program */
 	VIEW_PASS   = 1 << 4,	/* not mine: let tui/ handle it generically
 				 * (quit, back, help, redraw) */
+	VIEW_PUSH   = 1 << 5,	/* open v->push_ops on top, with v->push_arg */
+	VIEW_INPUT  = 1 << 6,	/* read a line on the status line after
+				 * v->prompt, calling ops->input() */
+};
+
+/* What ops->input() is told while a line is read. */
+enum input_event {
+	INPUT_EDIT,	/* the text changed (incremental search) */
+	INPUT_DONE,	/* Enter */
+	INPUT_CANCEL,	/* Esc or Ctrl-C: put things back as they were */
+};
+
+/* What ops->mouse() is told. */
+enum mouse_event {
+	MOUSE_CLICK,
+	MOUSE_DOUBLE,
 };
 
 struct view {
@@ -89,6 +112,11 @@ struct view {
 	void *state;		/* ops->state_size bytes, zeroed before enter() */
 	int lines, cols;	/* size of the window draw() gets; set by tui/
 				 * before enter() and on every resize */
+	const void *arg;	/* what the view below passed (push_arg) */
+	/* set by act() before returning VIEW_PUSH / VIEW_INPUT */
+	const struct view_ops *push_ops;
+	const void *push_arg;
+	const char *prompt;	/* "/" for a search; static storage */
 };
 
 struct view_ops {
@@ -104,12 +132,29 @@ struct view_ops {
 	void (*draw)(const struct view *v, WINDOW *w);
 	/* Act on an already translated action. */
 	enum view_effect (*act)(struct view *v, enum action a);
-	void (*leave)(struct view *v);	/* free what enter() took */
+	void (*leave)(struct view *v);	/* free what enter() took; stop
+					 * its jobs first (env->job_stop) */
+	/* Optional.  A line being read changed or ended (see VIEW_INPUT). */
+	enum view_effect (*input)(struct view *v, const char *text,
+				  enum input_event ev);
+	/* Optional.  A click at window row y, column x. */
+	enum view_effect (*mouse)(struct view *v, int y, int x,
+				  enum mouse_event ev);
+	/* Optional.  A job ended, or one is running (called a few times a
+	 * second then): take results, start what comes next. */
+	enum view_effect (*poll)(struct view *v);
+	/* The actions this screen answers beyond moving, ACT_NONE-ended:
+	 * the help screen lists them first.  NULL: none. */
+	const enum action *actions;
 };
 
 extern const struct view_ops view_tensors_ops;	/* views/tensors.c */
 extern const struct view_ops view_help_ops;	/* views/help.c */
 extern const struct view_ops view_doctor_ops;	/* views/doctor.c */
+extern const struct view_ops view_histogram_ops; /* views/histogram.c;
+						   * arg: the struct tensor */
+extern const struct view_ops view_meta_ops;	/* views/meta.c */
+extern const struct view_ops view_memory_ops;	/* views/memory.c */
 
 /*
  * A scrollable list of n rows of which page fit on the screen: the moving

@@ -235,10 +235,11 @@ if [ -f "$fix" ]; then
 		ok "fixture header"
 	fi
 	if line 2 | grep -q "name.*dtype.*shape.*params.*bytes.*share" &&
-		line 3 | grep -q "f64 .*F64 .*\[32, 64\] .*2\.0K .*16\.0 KiB" &&
-		line 19 | grep -q "empty .*F32 .*\[0, 4\] .*0 B" &&
+		line 3 | grep -q "bf16 .*BF16 .*\[32, 64\] .*2\.0K .*4\.0 KiB" &&
+		line 10 | grep -q "f64 .*F64 .*\[32, 64\] .*2\.0K .*16\.0 KiB" &&
+		line 5 | grep -q "empty .*F32 .*\[0, 4\] .*0 B" &&
 		line 30 | grep -q "^ F64 2.0K params 16.0 KiB" &&
-		line 30 | grep -q "1/17  ? help  q quit" &&
+		line 30 | grep -q "1/17  ? help  / search  q quit" &&
 		[ "$(fmt '#{cursor_y}')" = 2 ]; then
 		ok "fixture rows"
 	else
@@ -267,10 +268,19 @@ fi
 # ---- scrolling a long table ----
 
 start 100 30 -- "$tmp/big.safetensors"
-if wait_for "100 tensors" && wait_for "1/100"; then
-	ok "big: opens"
+# a lone group opens by itself: 'layers' and its 100 tensors
+if wait_for "100 tensors" && wait_for "1/101" &&
+	line 3 | grep -q "layers .*mixed .*100 tensors" &&
+	line 4 | grep -q "^     000.weight .*F32"; then
+	ok "big: opens as a tree, the lone group open"
 else
-	no "big: opens" "no header or status" "$screen"
+	no "big: opens" "no header, status or open group" "$screen"
+fi
+keys T		# the flat list: one row per tensor, full names
+if wait_for "flat, by name" && wait_for "1/100"; then
+	ok "T shows the flat list"
+else
+	no "T" "no flat list" "$screen"
 fi
 keys End
 if wait_for "100/100" && line 29 | grep -q "layers.099.weight" &&
@@ -305,7 +315,8 @@ else
 	no "Space" "want 42/100, first row layers.041" "$screen"
 fi
 keys '?'
-if wait_for "Navigation" && wait_for "j, Down" && wait_for "Esc, Left, h, Backspace"; then
+if wait_for "This screen (tensors)" && wait_for "Navigation" &&
+	wait_for "j, Down" && wait_for "Esc, Backspace"; then
 	ok "? shows the keys"
 else
 	no "?" "no help screen" "$screen"
@@ -338,7 +349,7 @@ else
 	ok "too small: one centered line"
 fi
 if resize 80 24 && wait_for "42/100" && why=$(maxwidth 80) &&
-	line 24 | grep -q "? help  q quit"; then
+	line 24 | grep -q "? help  / search  q quit"; then
 	ok "back from too small to 80x24"
 else
 	no "back from too small" "${why:-table not redrawn}" "$screen"
@@ -357,10 +368,10 @@ for size in 40x10 80x24; do
 	w=${size%x*}
 	h=${size#*x}
 	start "$w" "$h" -- "$tmp/big.safetensors"
-	if wait_for "1/100" && why=$(maxwidth "$w") &&
-		line 2 | grep -q "name .*dtype" && line 3 | grep -q "layers.000.weight" &&
-		line "$h" | grep -q "1/100" &&
-		[ "$(printf '%s\n' "$screen" | grep -c 'layers\.')" -eq $((h - 3)) ]; then
+	if wait_for "1/101" && why=$(maxwidth "$w") &&
+		line 2 | grep -q "name .*dtype" && line 3 | grep -q "layers  " &&
+		line 4 | grep -q "000.weight" && line "$h" | grep -q "1/101" &&
+		[ "$(printf '%s\n' "$screen" | grep -c '[0-9]\.weight')" -eq $((h - 4)) ]; then
 		ok "$size layout"
 	else
 		no "$size layout" "${why:-rows, header or status wrong}" "$screen"
@@ -391,7 +402,7 @@ wait_exit
 # ---- colour, NO_COLOR, ASCII ----
 
 start 100 30 -- "$tmp/big.safetensors"
-wait_for "1/100"
+wait_for "1/101"
 sgr=$(T capture-pane -e -p -t "$S")
 case $sgr in
 *"[3"[0-7]"m"* | *"[4"[0-7]"m"* | *";3"[0-7]"m"* | *";4"[0-7]"m"* | *"38;5;"*)
@@ -402,7 +413,7 @@ keys q
 wait_exit
 
 start 100 30 NO_COLOR=1 -- "$tmp/big.safetensors"
-wait_for "1/100"
+wait_for "1/101"
 sgr=$(T capture-pane -e -p -t "$S")
 case $sgr in
 *"[3"[0-7]"m"* | *"[4"[0-7]"m"* | *";3"[0-7]"m"* | *";4"[0-7]"m"* | *"38;5;"* | *"48;5;"*)
@@ -415,7 +426,7 @@ keys q
 wait_exit
 
 start 100 30 LC_ALL=C -- "$tmp/big.safetensors"
-if ! wait_for "1/100"; then
+if ! wait_for "1/101"; then
 	no "ASCII" "did not open" "$screen"
 elif printf '%s\n' "$screen" | LC_ALL=C grep -q '[^ -~]'; then
 	no "ASCII" "non-ASCII characters under LC_ALL=C" "$screen"
@@ -462,6 +473,14 @@ case $err in
 	fi ;;
 *) no "no terminal" "exit $rc, stderr '$err'" ;;
 esac
+
+# ---- cases of each screen, one file each (they use the functions above) ----
+
+for f in tests/screens/cases/*.sh; do
+	[ -f "$f" ] || continue
+	# shellcheck disable=SC1090
+	. "$f"
+done
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

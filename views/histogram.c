@@ -1,0 +1,770 @@
+/*
+ * views/histogram.c - one tensor's values: a histogram across the width of
+ * the terminal, its statistics beside it, and (r) the absmax of each row,
+ * which shows the outlier channels that decide how well it quantizes.
+ *
+ *  model.layers.1.mlp.down_proj.weight  BF16 [512, 1376]  704.5K values
+ *                                      ▁                 │ count   704512
+ *                                     ▅█▃                │ min    -1.2e+05
+ *                                    ▂███▂               │ ...
+ *  └──────────────────────────────────┴──────────────────┘
+ *  -0.12                              0              0.12
+ *
+ * Reading values is the worker's job (views/job.h): the screen shows a
+ * progress bar until the result arrives, keys keep working, and leaving
+ * the screen cancels the work.  Results are kept for the session per
+ * tensor (and bin count), so coming back is instant.  Bins are exact
+ * counts (quant/compute.h's compute_stats); each column of the plot shows
+ * one bin, or the sum of the bins it covers when there are more bins than
+ * columns.  The share beyond 6 sigma takes a second read of the values.
+ */
+#include "views/view.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/model.h"
+#include "quant/compute.h"
+#include "quant/dtype.h"
+#include "quant/stats.h"
+#include "views/units.h"
+#include "views/widgets.h"
+
+/* Bin counts: the default follows the plot width; +/- double or halve. */
+#define BINS_MIN	4
+#define BINS_MAX	4096
+/* The statistics panel on the right, when the terminal is wide enough. */
+#define PANEL_W		30
+#define PANEL_MIN_COLS	72
+/* Rows of the window that are not plot: title, axis, labels, status. */
+#define ROWS_ABOVE	2
+#define ROWS_BELOW	3
+/* Rows listed as the largest in the per-row view. */
+#define TOP_ROWS	5
+
+/* ---- results, kept for the session ---- */
+
+struct values {
+	unsigned nbins;		/* 0: none yet */
+	struct vstats vs;
+	struct histogram h;
+	uint64_t beyond;	/* finite values with |x - mean| > 6 std */
+};
+
+struct rows {
+	uint64_t n;		/* 0: none yet */
+	float *absmax;		/* per row; NaN when a row has no finite value */
+};
+
+/*
+ * Per tensor of the model last shown: one result of each kind.  The
+ * memory stays reachable until exit (one model per session), like the
+ * doctor's report.
+ */
+static struct {
+	const struct model *m;
+	struct values *values;
+	struct rows *rows;
+} cache;
+
+static void cache_for(const struct model *m)
+{
+	if (cache.m == m)
+		return;
+	if (cache.values)
+		for (size_t i = 0; i < cache.m->ntensors; i++) {
+			hist_release(&cache.values[i].h);
+			free(cache.rows[i].absmax);
+		}
+	free(cache.values);
+	free(cache.rows);
+	cache.m = m;
+	cache.values = calloc(m->ntensors ? m->ntensors : 1,
+			      sizeof(*cache.values));
+	cache.rows = calloc(m->ntensors ? m->ntensors : 1, sizeof(*cache.rows));
+	if (!cache.values || !cache.rows) {
+		free(cache.values);
+		free(cache.rows);
+		cache.values = NULL;
+		cache.rows = NULL;
+		cache.m = NULL;
+	}
+}
+
+/* ---- the screen's state ---- */
+
+struct hist_state {
+	const struct tensor *t;
+	size_t index;		/* of t in the model */
+	struct text title;
+	int log, by_rows;
+	unsigned bins;		/* asked for; 0: the plot's width */
+	/* the values job: reads t, req_bins; writes out_* */
+	struct job job;
+	unsigned req_bins;
+	struct values out;
+	/* the rows job */
+	struct job rows_job;
+	struct rows out_rows;
+	uint64_t row_len;
+	char err[256];
+};
+
+static void progress_cb(void *arg, double done)
+{
+	struct job *j = arg;
+
+	job_progress(j, done);
+}
+
+struct beyond_arg {
+	struct tensor_reader *rd;
+	double mean, lim;
+	uint64_t *count;	/* per thread */
+};
+
+static int beyond_work(void *arg, const struct compute_chunk *c)
+{
+	struct beyond_arg *b = arg;
+	float *x = c->scratch;
+	uint64_t k = 0;
+
+	if (tensor_reader_read(b->rd, c->first, c->n, x) < 0)
+		return -1;
+	for (size_t i = 0; i < c->n; i++)
+		if (fabs((double)x[i] - b->mean) > b->lim)
+			k++;	/* NaN compares false: not counted */
+	b->count[c->thread] += k;
+	return 0;
+}
+
+/* On the worker: statistics, histogram, then the values beyond 6 std. */
+static int values_run(struct job *j)
+{
+	struct hist_state *st = j->arg;
+	const struct model *m = cache.m;
+	struct tensor_reader rd;
+	struct compute_ctl ctl = { 0, &j->cancel, progress_cb, j };
+	struct values *o = &st->out;
+	double sd;
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	tensor_reader_init(&rd, m, st->t);
+	rc = compute_stats(tensor_reader_read, &rd, st->t->params,
+			   st->req_bins, &ctl, &o->vs, &o->h);
+	sd = vstats_std(&o->vs);
+	if (rc == 0 && sd > 0 && isfinite(sd)) {
+		struct beyond_arg b = { &rd, vstats_mean(&o->vs), 6 * sd, NULL };
+		struct compute_job cj = { st->t->params, 0, 0, beyond_work, &b };
+		unsigned nt;
+
+		cj.scratch = compute_chunk_size(&cj) * sizeof(float);
+		nt = compute_threads(&cj, &ctl);
+		b.count = calloc(nt, sizeof(*b.count));
+		ctl.progress = NULL;
+		rc = b.count ? compute_run(&cj, &ctl) : -1;
+		for (unsigned i = 0; rc == 0 && i < nt; i++)
+			o->beyond += b.count[i];
+		free(b.count);
+	}
+	if (rc < 0)
+		snprintf(j->err, sizeof(j->err), "%.250s",
+			 rd.failed ? rd.e.msg : "out of memory");
+	if (rc != 0)
+		hist_release(&o->h);
+	else
+		o->nbins = st->req_bins;
+	tensor_reader_release(&rd);
+	return rc;
+}
+
+struct rows_arg {
+	struct tensor_reader *rd;
+	uint64_t row_len;
+	float *absmax;
+};
+
+static int rows_work(void *arg, const struct compute_chunk *c)
+{
+	struct rows_arg *r = arg;
+	float *x = c->scratch;
+	uint64_t row = c->first / r->row_len;
+
+	/* chunks start on row boundaries; a row is read in pieces that fit
+	 * the scratch buffer */
+	for (uint64_t done = 0; done < c->n; row++) {
+		uint64_t left = r->row_len;
+		float mx = NAN;
+
+		while (left > 0) {
+			size_t n = left < COMPUTE_CHUNK ? (size_t)left :
+				   COMPUTE_CHUNK;
+
+			if (tensor_reader_read(r->rd, c->first + done, n, x) < 0)
+				return -1;
+			for (size_t i = 0; i < n; i++) {
+				float a = fabsf(x[i]);
+
+				if (isfinite(a) && !(a <= mx))
+					mx = a;
+			}
+			done += n;
+			left -= n;
+		}
+		r->absmax[row] = mx;
+	}
+	return 0;
+}
+
+/* On the worker: the absmax of every row. */
+static int rows_run(struct job *j)
+{
+	struct hist_state *st = j->arg;
+	struct tensor_reader rd;
+	struct compute_ctl ctl = { 0, &j->cancel, progress_cb, j };
+	uint64_t nrows = st->t->shape[0];
+	struct rows_arg r = { &rd, st->row_len, NULL };
+	struct compute_job cj = { st->t->params, st->row_len, 0, rows_work, &r };
+	int rc;
+
+	memset(&st->out_rows, 0, sizeof(st->out_rows));
+	if (nrows > SIZE_MAX / sizeof(float))
+		return -1;
+	r.absmax = malloc(nrows * sizeof(float));
+	if (!r.absmax) {
+		snprintf(j->err, sizeof(j->err), "out of memory");
+		return -1;
+	}
+	tensor_reader_init(&rd, cache.m, st->t);
+	cj.scratch = COMPUTE_CHUNK * sizeof(float);
+	rc = compute_run(&cj, &ctl);
+	if (rc < 0)
+		snprintf(j->err, sizeof(j->err), "%.250s",
+			 rd.failed ? rd.e.msg : "out of memory");
+	tensor_reader_release(&rd);
+	if (rc != 0) {
+		free(r.absmax);
+		return rc;
+	}
+	st->out_rows.n = nrows;
+	st->out_rows.absmax = r.absmax;
+	return 0;
+}
+
+/* ---- geometry ---- */
+
+static int panel_w(const struct view *v)
+{
+	return v->cols >= PANEL_MIN_COLS ? PANEL_W : 0;
+}
+
+static int plot_w(const struct view *v)
+{
+	int w = v->cols - 2 - (panel_w(v) ? panel_w(v) + 1 : 0);
+
+	return w > 4 ? w : 4;
+}
+
+static int plot_h(const struct view *v)
+{
+	int h = v->lines - ROWS_ABOVE - ROWS_BELOW;
+
+	/* without a panel, the statistics take lines below the plot */
+	if (!panel_w(v))
+		h -= 3;
+	return h > 1 ? h : 1;
+}
+
+static unsigned bins_wanted(const struct view *v)
+{
+	const struct hist_state *st = v->state;
+
+	return st->bins ? st->bins : (unsigned)plot_w(v);
+}
+
+/* ---- starting work and taking results ---- */
+
+static void want_values(struct view *v)
+{
+	struct hist_state *st = v->state;
+	unsigned nb = bins_wanted(v);
+	enum job_state js = job_state(&st->job);
+
+	if (!cache.values || cache.values[st->index].nbins == nb)
+		return;
+	if ((js == JOB_QUEUED || js == JOB_RUNNING) && st->req_bins == nb)
+		return;
+	v->env->job_stop(&st->job);
+	if (job_state(&st->job) == JOB_DONE && st->job.result == 0)
+		hist_release(&st->out.h);	/* a result never taken */
+	st->req_bins = nb;
+	st->job.run = values_run;
+	st->job.arg = st;
+	st->err[0] = '\0';
+	v->env->job_start(&st->job);
+}
+
+static void want_rows(struct view *v)
+{
+	struct hist_state *st = v->state;
+	enum job_state js = job_state(&st->rows_job);
+
+	if (!cache.rows || cache.rows[st->index].n || js == JOB_QUEUED ||
+	    js == JOB_RUNNING || (js == JOB_DONE && st->rows_job.result < 0))
+		return;
+	st->rows_job.run = rows_run;
+	st->rows_job.arg = st;
+	v->env->job_start(&st->rows_job);
+}
+
+static enum view_effect hist_poll(struct view *v)
+{
+	struct hist_state *st = v->state;
+	enum view_effect eff = VIEW_NONE;
+
+	if (!cache.values)
+		return VIEW_NONE;
+	if (job_state(&st->job) == JOB_DONE && st->job.run) {
+		if (st->job.result == 0) {
+			struct values *c = &cache.values[st->index];
+
+			hist_release(&c->h);
+			*c = st->out;	/* the cache owns the bins now */
+			memset(&st->out, 0, sizeof(st->out));
+		} else if (st->job.result < 0) {
+			snprintf(st->err, sizeof(st->err), "%s", st->job.err);
+		}
+		st->job.run = NULL;	/* taken */
+		eff = VIEW_REDRAW;
+	}
+	if (job_state(&st->rows_job) == JOB_DONE && st->rows_job.run) {
+		if (st->rows_job.result == 0) {
+			free(cache.rows[st->index].absmax);
+			cache.rows[st->index] = st->out_rows;
+			memset(&st->out_rows, 0, sizeof(st->out_rows));
+		} else if (st->rows_job.result < 0) {
+			snprintf(st->err, sizeof(st->err), "%s",
+				 st->rows_job.err);
+		}
+		st->rows_job.run = NULL;
+		eff = VIEW_REDRAW;
+	}
+	/* the wanted bins follow the width: a resize may ask for more */
+	if (!st->err[0]) {
+		if (st->by_rows)
+			want_rows(v);
+		else
+			want_values(v);
+	}
+	return eff;
+}
+
+/* ---- enter / leave ---- */
+
+static int hist_enter(struct view *v, const struct model *m, struct err *e)
+{
+	struct hist_state *st = v->state;
+	char shape[128], count[16], buf[512];
+	const struct tensor *t = v->arg;
+
+	cache_for(m);
+	if (!t || !cache.values) {
+		err_set(e, "out of memory");
+		return -1;
+	}
+	st->t = t;
+	st->index = (size_t)(t - m->tensors);
+	st->row_len = t->ndim >= 2 && t->shape[0] ? t->params / t->shape[0] : 0;
+	tensor_shape_str(t, shape, sizeof(shape));
+	units_count(t->params, count, sizeof(count));
+	snprintf(buf, sizeof(buf), "%s  %s %s  %s values", t->name ? t->name : "",
+		 dtype_get(t->dtype)->name, shape, count);
+	if (text_make(&st->title, buf, v->env->ascii) < 0) {
+		err_set(e, "out of memory");
+		return -1;
+	}
+	hist_poll(v);
+	return 0;
+}
+
+static void hist_leave(struct view *v)
+{
+	struct hist_state *st = v->state;
+
+	v->env->job_stop(&st->job);
+	v->env->job_stop(&st->rows_job);
+	if (job_state(&st->job) == JOB_DONE && st->job.run &&
+	    st->job.result == 0)
+		hist_release(&st->out.h);
+	if (job_state(&st->rows_job) == JOB_DONE && st->rows_job.run &&
+	    st->rows_job.result == 0)
+		free(st->out_rows.absmax);
+	text_release(&st->title);
+}
+
+/* ---- drawing ---- */
+
+/* A number in at most 10 characters: "0.0123", "-1.2e+05". */
+static void num(double x, char *buf, size_t n)
+{
+	if (isnan(x))
+		snprintf(buf, n, "-");
+	else if (x == 0)
+		snprintf(buf, n, "0");
+	else if (fabs(x) >= 1e-3 && fabs(x) < 1e5)
+		snprintf(buf, n, "%.4g", x);
+	else
+		snprintf(buf, n, "%.3g", x);
+}
+
+/* A column of the plot: its height in eighths of a cell, from value val
+ * against the tallest top, over h rows. */
+static int eighths(double val, double top, int h, int log)
+{
+	double f;
+
+	if (!(val > 0) || !(top > 0))
+		return 0;
+	f = log ? log1p(val) / log1p(top) : val / top;
+	/* anything at all shows at least one eighth */
+	return f * h * 8 < 1 ? 1 : (int)(f * h * 8 + 0.5);
+}
+
+/* Draw a plot of width columns, height h rows, from column values. */
+static void draw_columns(const struct view *v, WINDOW *w, const double *col,
+			 int width, int h, int log)
+{
+	double top = 0;
+
+	for (int c = 0; c < width; c++)
+		if (col[c] > top)
+			top = col[c];
+	wattrset(w, v->env->attr[CR_BAR]);
+	for (int c = 0; c < width; c++) {
+		int e = eighths(col[c], top, h, log);
+
+		for (int r = 0; r < h; r++) {
+			int cell = e - 8 * (h - 1 - r);
+
+			wmove(w, ROWS_ABOVE + r, 1 + c);
+			w_vcell(w, v->env, cell);
+		}
+	}
+}
+
+/* The axis under the plot, with marks at columns, and labels below. */
+static void draw_axis(const struct view *v, WINDOW *w, int width,
+		      int zero_col, const char *lo, const char *mid,
+		      const char *hi)
+{
+	const struct view_env *env = v->env;
+	int y = ROWS_ABOVE + plot_h(v);
+
+	wattrset(w, env->attr[CR_NORMAL]);
+	wmove(w, y, 1);
+	for (int c = 0; c < width; c++) {
+		int end = c == 0 || c == width - 1;
+
+		if (env->ascii)
+			waddch(w, end || c == zero_col ? '+' : '-');
+		else if (c == zero_col)
+			waddwstr(w, L"\u253c");
+		else if (c == 0)
+			waddwstr(w, L"\u2514");
+		else if (c == width - 1)
+			waddwstr(w, L"\u2518");
+		else
+			waddwstr(w, L"\u2500");
+	}
+	mvwaddnstr(w, y + 1, 1, lo, width);
+	if (mid && zero_col > (int)strlen(lo) &&
+	    zero_col + (int)strlen(mid) < width - (int)strlen(hi))
+		mvwaddstr(w, y + 1, 1 + zero_col, mid);
+	if ((int)strlen(hi) + (int)strlen(lo) + 1 < width)
+		mvwaddstr(w, y + 1, 1 + width - (int)strlen(hi), hi);
+}
+
+/* The statistics: beside the plot, or under it on narrow terminals. */
+static void draw_panel(const struct view *v, WINDOW *w, const char (*lines)[64],
+		       int n)
+{
+	int pw = panel_w(v), x, y0;
+
+	wattrset(w, v->env->attr[CR_NORMAL]);
+	if (pw) {
+		x = v->cols - pw;
+		for (int i = 0; i < n && ROWS_ABOVE + i < v->lines - 1; i++)
+			mvwaddnstr(w, ROWS_ABOVE + i, x, lines[i], pw - 1);
+		return;
+	}
+	/* three lines under the axis labels, several entries per line */
+	y0 = ROWS_ABOVE + plot_h(v) + 2;
+	for (int i = 0, y = y0, xx = 1; i < n && y < v->lines - 1; i++) {
+		int len = (int)strlen(lines[i]);
+
+		if (xx > 1 && xx + len > v->cols - 1) {
+			y++;
+			xx = 1;
+			if (y >= v->lines - 1)
+				break;
+		}
+		mvwaddnstr(w, y, xx, lines[i], v->cols - 1 - xx);
+		xx += len + 3;
+	}
+}
+
+static void draw_values(const struct view *v, WINDOW *w)
+{
+	struct hist_state *st = v->state;
+	const struct values *r = &cache.values[st->index];
+	const struct histogram *h = &r->h;
+	int width = plot_w(v), height = plot_h(v), n = 0, zero_col = -1;
+	char lines[12][64], lo[24], hi[24], a[24], b[24];
+	double *col = calloc((size_t)width, sizeof(double));
+	const struct vstats *vs = &r->vs;
+	uint64_t finite = vs->count - vs->nan - vs->inf;
+
+	if (!col)
+		return;
+	/* bins to columns: a column sums the bins it covers */
+	for (int c = 0; c < width; c++) {
+		unsigned b0 = (unsigned)((uint64_t)c * h->nbins / (unsigned)width);
+		unsigned b1 = (unsigned)((uint64_t)(c + 1) * h->nbins /
+					 (unsigned)width);
+
+		if (b1 <= b0)
+			b1 = b0 + 1;	/* more columns than bins */
+		for (unsigned k = b0; k < b1 && k < h->nbins; k++)
+			col[c] += (double)h->counts[k];
+	}
+	draw_columns(v, w, col, width, height, st->log);
+	free(col);
+	if (h->hi > h->lo && h->lo < 0 && h->hi > 0)
+		zero_col = (int)((0 - h->lo) / (h->hi - h->lo) * width);
+	num(h->lo, lo, sizeof(lo));
+	num(h->hi, hi, sizeof(hi));
+	draw_axis(v, w, width, zero_col, lo, "0", hi);
+
+	snprintf(lines[n++], 64, "count   %llu", (unsigned long long)vs->count);
+	num(vs->min, a, sizeof(a));
+	snprintf(lines[n++], 64, "min     %s", a);
+	num(vs->max, a, sizeof(a));
+	snprintf(lines[n++], 64, "max     %s", a);
+	num(vstats_mean(vs), a, sizeof(a));
+	snprintf(lines[n++], 64, "mean    %s", a);
+	num(vstats_std(vs), a, sizeof(a));
+	snprintf(lines[n++], 64, "std     %s", a);
+	num(vs->absmax, a, sizeof(a));
+	snprintf(lines[n++], 64, "absmax  %s", a);
+	snprintf(lines[n++], 64, "zeros   %llu (%.2f%%)",
+		 (unsigned long long)vs->zeros,
+		 vs->count ? 100.0 * (double)vs->zeros / (double)vs->count : 0);
+	snprintf(lines[n++], 64, "NaN     %llu", (unsigned long long)vs->nan);
+	snprintf(lines[n++], 64, "Inf     %llu", (unsigned long long)vs->inf);
+	snprintf(lines[n++], 64, ">6 std  %llu (%.4f%%)",
+		 (unsigned long long)r->beyond,
+		 finite ? 100.0 * (double)r->beyond / (double)finite : 0);
+	snprintf(lines[n++], 64, "bins    %u%s", h->nbins,
+		 st->log ? ", log count" : "");
+	num(h->nbins ? (h->hi - h->lo) / h->nbins : 0, b, sizeof(b));
+	snprintf(lines[n++], 64, "width   %s", b);
+	draw_panel(v, w, lines, n);
+}
+
+static int cmp_float_desc(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void draw_rows(const struct view *v, WINDOW *w)
+{
+	struct hist_state *st = v->state;
+	const struct rows *r = &cache.rows[st->index];
+	int width = plot_w(v), height = plot_h(v), n = 0;
+	char lines[12][64], a[24], hi[32];
+	double *col = calloc((size_t)width, sizeof(double));
+	float *sorted = malloc(r->n * sizeof(float));
+	double median;
+	uint64_t nf = 0, top[TOP_ROWS];
+
+	if (!col || !sorted) {
+		free(col);
+		free(sorted);
+		return;
+	}
+	/* a column shows the largest absmax of the rows it covers */
+	for (int c = 0; c < width; c++) {
+		uint64_t r0 = (uint64_t)c * r->n / (uint64_t)width;
+		uint64_t r1 = (uint64_t)(c + 1) * r->n / (uint64_t)width;
+
+		if (r1 <= r0)
+			r1 = r0 + 1;
+		for (uint64_t k = r0; k < r1 && k < r->n; k++)
+			if (r->absmax[k] > col[c])
+				col[c] = r->absmax[k];
+	}
+	draw_columns(v, w, col, width, height, st->log);
+	free(col);
+	snprintf(hi, sizeof(hi), "row %llu", (unsigned long long)(r->n - 1));
+	draw_axis(v, w, width, -1, "row 0", NULL, hi);
+
+	for (uint64_t k = 0; k < r->n; k++)
+		if (!isnan(r->absmax[k]))
+			sorted[nf++] = r->absmax[k];
+	qsort(sorted, nf, sizeof(float), cmp_float_desc);
+	median = nf ? sorted[nf / 2] : NAN;
+	snprintf(lines[n++], 64, "rows    %llu x %llu",
+		 (unsigned long long)r->n, (unsigned long long)st->row_len);
+	num(median, a, sizeof(a));
+	snprintf(lines[n++], 64, "median  %s", a);
+	num(nf ? sorted[0] : NAN, a, sizeof(a));
+	snprintf(lines[n++], 64, "max     %s", a);
+	if (nf && median > 0)
+		snprintf(lines[n++], 64, "max     %.3gx the median",
+			 sorted[0] / median);
+	snprintf(lines[n++], 64, "largest rows:");
+	for (int k = 0; k < TOP_ROWS; k++) {
+		uint64_t best = r->n;
+
+		/* the k-th largest: the largest below (or equal and after)
+		 * the previous one; a handful of passes over the rows */
+		for (uint64_t i = 0; i < r->n; i++) {
+			float x = r->absmax[i];
+			int listed = 0;
+
+			if (isnan(x))
+				continue;
+			for (int q = 0; q < k && !listed; q++)
+				listed = top[q] == i;
+			if (listed)
+				continue;
+			if (best == r->n || x > r->absmax[best])
+				best = i;
+		}
+		if (best == r->n)
+			break;
+		top[k] = best;
+		num(r->absmax[best], a, sizeof(a));
+		if (median > 0)
+			snprintf(lines[n++], 64, "  %-7llu %-9s %.3gx",
+				 (unsigned long long)best, a,
+				 r->absmax[best] / median);
+		else
+			snprintf(lines[n++], 64, "  %-7llu %s",
+				 (unsigned long long)best, a);
+	}
+	free(sorted);
+	draw_panel(v, w, lines, n);
+}
+
+static void hist_draw(const struct view *v, WINDOW *w)
+{
+	static const struct w_hint hints[] = {
+		{ ACT_LOG, "log" },
+		{ ACT_ROWS, "rows" },
+		{ ACT_BINS_MORE, "bins" },
+		{ ACT_BACK, "back" },
+		{ ACT_HELP, "help" },
+	};
+	struct hist_state *st = v->state;
+	const struct view_env *env = v->env;
+	struct job *j = st->by_rows ? &st->rows_job : &st->job;
+	int have = cache.values && (st->by_rows ? cache.rows[st->index].n > 0 :
+				    cache.values[st->index].nbins > 0);
+	char mode[64];
+
+	wattrset(w, env->attr[CR_TITLE]);
+	mvwhline(w, 0, 0, ' ', v->cols);
+	wmove(w, 0, 1);
+	w_text(w, env, &st->title, st->title.width < v->cols - 2 ?
+	       st->title.width : v->cols - 2, CROP_START, 0);
+	wattrset(w, env->attr[CR_COLUMNS]);
+	mvwhline(w, 1, 0, ' ', v->cols);
+	snprintf(mode, sizeof(mode), "%s%s",
+		 st->by_rows ? "absmax of each row" : "values",
+		 st->log ? ", log scale" : "");
+	mvwaddnstr(w, 1, 1, mode, v->cols - 2);
+
+	if (st->err[0]) {
+		struct text t;
+
+		wattrset(w, env->attr[CR_WARNING]);
+		if (text_make(&t, st->err, env->ascii) == 0) {
+			wmove(w, ROWS_ABOVE, 1);
+			w_text(w, env, &t, v->cols - 2, CROP_END, 0);
+			text_release(&t);
+		}
+	} else if (st->by_rows && st->row_len == 0) {
+		wattrset(w, env->attr[CR_NORMAL]);
+		mvwaddnstr(w, ROWS_ABOVE, 1,
+			   "a tensor of fewer than 2 dimensions has no rows",
+			   v->cols - 2);
+	} else if (have) {
+		if (st->by_rows)
+			draw_rows(v, w);
+		else
+			draw_values(v, w);
+	}
+	/* a result being computed: the old one stays, a bar shows progress */
+	if (!st->err[0] && (job_state(j) == JOB_QUEUED ||
+			    job_state(j) == JOB_RUNNING))
+		w_progress(v, w, have ? v->lines - 2 : ROWS_ABOVE + 1,
+			   st->by_rows ? "reading rows" : "reading values",
+			   job_done(j));
+	w_status(v, w, NULL, NULL, hints, sizeof(hints) / sizeof(hints[0]));
+	wattrset(w, env->attr[CR_NORMAL]);
+	wmove(w, 0, 0);
+}
+
+static enum view_effect hist_act(struct view *v, enum action a)
+{
+	struct hist_state *st = v->state;
+	unsigned nb = bins_wanted(v);
+
+	switch (a) {
+	case ACT_LOG:
+		st->log = !st->log;
+		return VIEW_REDRAW;
+	case ACT_ROWS:
+		st->by_rows = !st->by_rows;
+		hist_poll(v);
+		return VIEW_REDRAW;
+	case ACT_BINS_MORE:
+	case ACT_BINS_LESS:
+		if (st->by_rows)
+			return VIEW_NONE;
+		nb = a == ACT_BINS_MORE ? nb * 2 : nb / 2;
+		if (nb < BINS_MIN)
+			nb = BINS_MIN;
+		if (nb > BINS_MAX)
+			nb = BINS_MAX;
+		st->bins = nb;
+		hist_poll(v);
+		return VIEW_REDRAW;
+	case ACT_OPEN:
+	case ACT_EXPAND:
+		return VIEW_NONE;
+	default:
+		return VIEW_PASS;
+	}
+}
+
+static const enum action hist_actions[] = {
+	ACT_LOG, ACT_BINS_MORE, ACT_BINS_LESS, ACT_ROWS, ACT_NONE,
+};
+
+const struct view_ops view_histogram_ops = {
+	.name = "histogram",
+	.state_size = sizeof(struct hist_state),
+	.enter = hist_enter,
+	.draw = hist_draw,
+	.act = hist_act,
+	.leave = hist_leave,
+	.poll = hist_poll,
+	.actions = hist_actions,
+};

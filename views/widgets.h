@@ -1,0 +1,95 @@
+/*
+ * views/widgets.h - the drawing pieces every screen shares: text from a
+ * file made safe and measured (struct text), cropping by display width,
+ * bars in eighths of a cell, the title bar and the status line.
+ *
+ * Text from a file goes through text_make() once, when a view builds its
+ * state; drawing it is then only a walk over code points whose widths are
+ * known, so a resize or a repaint costs nothing.  Every function draws at
+ * the window's cursor and leaves the cursor after what it drew.
+ */
+#ifndef QSCOPE_VIEWS_WIDGETS_H
+#define QSCOPE_VIEWS_WIDGETS_H
+
+#include <stddef.h>
+#include <wchar.h>
+
+#include <curses.h>
+
+#include "views/view.h"
+
+/* Space between columns. */
+#define W_GAP 2
+
+/* A string ready to draw: code points and their display widths. */
+struct text {
+	wchar_t *s;
+	unsigned char *w;	/* 0, 1 or 2 per code point */
+	size_t n;
+	int width;		/* sum of w */
+};
+
+/*
+ * Make t from s (UTF-8 from a file, or ours): sanitized (text_sanitize),
+ * decoded, every code point given its width; invisible format characters
+ * shown as \uXXXX.  With ascii set every non-ASCII character becomes '?'.
+ * Returns 0, or -1 when out of memory (t then holds nothing).
+ */
+int text_make(struct text *t, const char *s, int ascii);
+void text_release(struct text *t);
+
+/* Does t contain needle (ASCII case-insensitive, on the sanitized text)? */
+int text_contains(const struct text *t, const wchar_t *needle, size_t n);
+
+enum crop { CROP_END, CROP_MIDDLE, CROP_START };
+
+/*
+ * Draw t in exactly avail columns: padded with spaces (on the right, or on
+ * the left when right is set), or cropped by display width with an
+ * ellipsis at the end, in the middle or at the start.  A wide character
+ * that would straddle the edge is replaced by padding.
+ */
+void w_text(WINDOW *w, const struct view_env *env, const struct text *t,
+	    int avail, enum crop how, int right);
+
+/* Draw a plain ASCII string s in exactly width columns, cropped or padded
+ * (on the left when right is set). */
+void w_str(WINDOW *w, const char *s, int width, int right);
+
+void w_spaces(WINDOW *w, int n);
+
+/* A horizontal bar of width cells showing frac (0..1), in eighths of a
+ * cell ('#' in ASCII mode). */
+void w_hbar(WINDOW *w, const struct view_env *env, double frac, int width);
+
+/* One cell of a vertical bar that is filled to eighths (0..8) of the cell
+ * height, from the bottom (ASCII: '#' from 4 eighths up, '.' below). */
+void w_vcell(WINDOW *w, const struct view_env *env, int eighths);
+
+/*
+ * The title bar on line 0: left (cropped at its end) then, if it fits,
+ * right-aligned extra text.  Either may be NULL.
+ */
+void w_title(const struct view *v, WINDOW *w, const char *left,
+	     const char *right);
+
+/* A key hint for the status line: the first key bound to act, then label. */
+struct w_hint {
+	enum action act;
+	const char *label;
+};
+
+/*
+ * The status line on the last line: left text (cropped at its end; may be
+ * NULL), then on the right pos (may be NULL) and the hints, each as its
+ * key in the KEY role and its label.  Hints give way from the end when the
+ * line is too narrow.
+ */
+void w_status(const struct view *v, WINDOW *w, const struct text *left,
+	      const char *pos, const struct w_hint *hints, size_t nhints);
+
+/* A progress line "label  [#####     ]  42%" at row y across the width. */
+void w_progress(const struct view *v, WINDOW *w, int y, const char *label,
+		double done);
+
+#endif
