@@ -459,12 +459,10 @@ static enum view_effect generic(struct shell *sh, enum action a, struct err *e)
 		return VIEW_REDRAW;
 	case ACT_DOCTOR:
 		return open_view(sh, &view_doctor_ops, NULL, e);
-#ifdef QS_HAVE_META
 	case ACT_META:
 		return open_view(sh, &view_meta_ops, NULL, e);
 	case ACT_MEMORY:
 		return open_view(sh, &view_memory_ops, NULL, e);
-#endif
 	default:
 		return VIEW_NONE;
 	}

@@ -23,14 +23,14 @@
 	X(FIRST,      "Navigation", "first row")			\
 	X(LAST,       "Navigation", "last row")				\
 	X(BACK,       "Navigation", "close this screen; never quits")	\
-	X(OPEN,       "Tensors",    "open the tensor's histogram; fold or unfold a group") \
+	X(OPEN,       "Tensors",    "open: a tensor's histogram, a value whole; fold a group") \
 	X(EXPAND,     "Tensors",    "unfold the group, or open the tensor") \
 	X(COLLAPSE,   "Tensors",    "fold the group, or go to its parent; elsewhere: back") \
 	X(EXPAND_ALL, "Tensors",    "unfold every group, or fold them all") \
 	X(FLAT,       "Tensors",    "tree or flat list")		\
 	X(SORT,       "Tensors",    "sort by name, size, dtype in turn") \
 	X(SORT_REV,   "Tensors",    "reverse the sort order")		\
-	X(SEARCH,     "Tensors",    "search names as you type")	\
+	X(SEARCH,     "Tensors",    "search as you type")		\
 	X(SEARCH_NEXT, "Tensors",   "next match")			\
 	X(SEARCH_PREV, "Tensors",   "previous match")			\
 	X(LOG,        "Histogram",  "linear or log counts")		\

@@ -70,7 +70,7 @@ struct tensors_state {
 	int dtype_w, shape_w, params_w, bytes_w, pct_w;
 	int tree_need, flat_need;	/* name column widths wanted */
 	/* search */
-	wchar_t query[QUERY_MAX];
+	wchar_t query[QUERY_MAX + 1];	/* NUL-terminated */
 	size_t qlen;
 	size_t origin;		/* the node selected when the search began */
 	char msg[160];		/* for the status line, until the next key */
@@ -425,13 +425,16 @@ static void draw_columns(const struct view *v, WINDOW *w,
 	w_str(w, "bytes", L->bytes, 1);
 	if (L->pct) {
 		w_spaces(w, W_GAP);
-		w_str(w, "share", L->pct + (L->bar ? 1 + L->bar : 0), 0);
+		w_str(w, "share", (int)strlen("share"), 0);
+		w_spaces(w, L->pct + (L->bar ? 1 + L->bar : 0) - (int)strlen("share"));
+		wmove(w, 1, getcurx(w) - (L->pct + (L->bar ? 1 + L->bar : 0)) +
+		      (int)strlen("share"));
 	}
 	/* how the rows are shown, at the right end when there is room */
 	snprintf(mode, sizeof(mode), "%s, by %s%s", st->flat ? "flat" : "tree",
 		 sort_names[st->sort], st->reverse ? " reversed" : "");
 	x = v->cols - 1 - (int)strlen(mode);
-	if (x > getcurx(w) + W_GAP)
+	if (x >= getcurx(w) + W_GAP)
 		mvwaddstr(w, 1, x, mode);
 }
 
@@ -598,6 +601,7 @@ static void set_query(struct tensors_state *st, const char *s)
 		st->query[n++] = c;
 		s += k;
 	}
+	st->query[n] = L'\0';
 	st->qlen = n;
 }
 
