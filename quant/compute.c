@@ -520,10 +520,11 @@ static void tab_total(struct stats_job *j, unsigned nt, int kind,
 {
 	for (unsigned t = 0; t < nt; t++) {
 		struct vtab *v = &j->vt[(size_t)t * NKINDS + kind];
-		uint32_t *t0 = v->t, *t1 = t0 + TABSTRIDE;
+		uint32_t *t0 = v->t, *t1;
 
 		if (!v->t)
 			continue;
+		t1 = t0 + TABSTRIDE;	/* not before: NULL + n is undefined */
 		for (size_t key = 0; key < TAB; key++) {
 			tot[key] += (uint64_t)t0[key] + t1[key];
 			t0[key] = t1[key] = 0;
@@ -700,5 +701,54 @@ out:
 	for (int kind = 0; kind < NKINDS; kind++)
 		free(tot[kind]);
 	job_release(&j, nt);
+	return rc;
+}
+
+/* ---- compute_compare ---- */
+
+struct cmp_job {
+	chunk_read_fn *ra, *rb;
+	void *ca, *cb;
+	struct err_acc *acc;		/* one per chunk */
+};
+
+/* Scratch: BLOCK values of each side. */
+static int cmp_work(void *arg, const struct compute_chunk *c)
+{
+	struct cmp_job *j = arg;
+	float *x = c->scratch, *y = x + BLOCK;
+	struct err_acc *a = &j->acc[c->index];
+
+	err_acc_init(a);
+	for (size_t off = 0; off < c->n; off += BLOCK) {
+		size_t n = c->n - off < BLOCK ? c->n - off : BLOCK;
+
+		if (j->ra(j->ca, c->first + off, n, x) ||
+		    j->rb(j->cb, c->first + off, n, y))
+			return -1;
+		err_acc_add(a, x, y, n);
+	}
+	return 0;
+}
+
+int compute_compare(chunk_read_fn *ra, void *ca, chunk_read_fn *rb, void *cb,
+		    uint64_t count, const struct compute_ctl *ctl,
+		    struct err_acc *acc)
+{
+	struct cmp_job j = { ra, rb, ca, cb, NULL };
+	struct compute_job job = { count, 1, 2 * BLOCK * sizeof(float),
+				   cmp_work, &j };
+	uint64_t nchunks = compute_nchunks(&job);
+	int rc;
+
+	err_acc_init(acc);
+	j.acc = calloc(nchunks ? nchunks : 1, sizeof(*j.acc));
+	if (!j.acc)
+		return -1;
+	rc = compute_run(&job, ctl);
+	/* Chunk order, so the sums do not depend on the threads. */
+	for (uint64_t i = 0; i < nchunks && !rc; i++)
+		err_acc_merge(acc, &j.acc[i]);
+	free(j.acc);
 	return rc;
 }

@@ -146,4 +146,16 @@ int compute_stats(chunk_read_fn *rd, void *ctx, uint64_t count, unsigned nbins,
 		  const struct compute_ctl *ctl, struct vstats *vs,
 		  struct histogram *h);
 
+/*
+ * The error of the count values rb gives against the count values ra
+ * gives (ra's are the reference x of quant/stats.h, rb's the y), both
+ * read in blocks of 8 Ki values: for comparing two tensors of the same
+ * element count (qscope diff).  acc is the same, bit for bit, for every
+ * thread count.  Returns 0; 1 when cancelled, -1 when a reader failed or
+ * memory ran out (acc then holds nothing).
+ */
+int compute_compare(chunk_read_fn *ra, void *ca, chunk_read_fn *rb, void *cb,
+		    uint64_t count, const struct compute_ctl *ctl,
+		    struct err_acc *acc);
+
 #endif

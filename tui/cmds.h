@@ -17,7 +17,9 @@ int cmd_stats(int argc, char **argv);
 int cmd_schemes(int argc, char **argv);
 int cmd_try(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 /* ---- shared by the commands (tui/main.c) ---- */
 

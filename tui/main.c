@@ -31,6 +31,10 @@ static const char usage_text[] =
 	"       qscope try [--json] [--threads N] PATH SCHEME [NAME...]\n"
 	"       qscope quantize PATH --type TYPE [--type-for GLOB=TYPE...] -o OUT\n"
 	"                       [--force]\n"
+	"       qscope quantize PATH --plan PLAN -o OUT [--format safetensors|gguf]\n"
+	"                       [--force]\n"
+	"       qscope plan [--llama-quantize [-o OUT]] PLAN PATH\n"
+	"       qscope diff [--json] [--threads N] [--sort file|err] A B [NAME...]\n"
 	"       qscope --help | --version\n"
 	"\n"
 	"Inspect machine-learning checkpoints and try number formats on them.\n"
@@ -47,7 +51,12 @@ static const char usage_text[] =
 	"            exit 1 when something breaks\n"
 	"  schemes   every number format with its bits per weight\n"
 	"  try       error and size of a number format, per tensor and in total\n"
-	"  quantize  write a GGUF with other tensor types (Q8_0, Q4_K, F16, ...)\n"
+	"  quantize  write the model with other number formats: a plan of\n"
+	"            GLOB SCHEME rules, to safetensors or GGUF; checked after\n"
+	"  plan      what a plan does to a model; --llama-quantize: the same\n"
+	"            plan as llama-quantize flags\n"
+	"  diff      per-tensor error between two checkpoints (Hugging Face and\n"
+	"            GGUF names paired)\n"
 	"\n"
 	"options:\n"
 	"  --color=WHEN   auto (default; off when NO_COLOR is set), always, never\n"
@@ -250,6 +259,8 @@ static const struct command {
 	{ "schemes", cmd_schemes },
 	{ "try", cmd_try },
 	{ "quantize", cmd_quantize },
+	{ "plan", cmd_plan },
+	{ "diff", cmd_diff },
 };
 
 int main(int argc, char **argv)
