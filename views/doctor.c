@@ -21,6 +21,7 @@
 #include <wchar.h>
 
 #include "views/view.h"
+#include "views/widgets.h"
 
 const char *doctor_severity_name(enum doctor_severity s)
 {
@@ -257,8 +258,10 @@ int doctor_report_build(const struct model *m, int cast,
 		struct tensor_reader rd;
 		int use = cast, rc;
 
-		if (progress)
-			progress(arg, i, m->ntensors);
+		if (progress && progress(arg, i, m->ntensors)) {
+			doctor_report_release(r);
+			return 1;
+		}
 		if (!is_plain_float(t->dtype) || !dtype_get(t->dtype)->decode)
 			continue;
 		if (use < 0)
@@ -283,7 +286,7 @@ int doctor_report_build(const struct model *m, int cast,
 		tensor_findings(r, t, use, c, &a);
 	}
 	if (progress)
-		progress(arg, m->ntensors, m->ntensors);
+		progress(arg, m->ntensors, m->ntensors);	/* too late to stop */
 	if (r->n > 1)
 		qsort(r->f, r->n, sizeof(*r->f), by_severity);
 	return 0;
@@ -306,7 +309,7 @@ void doctor_report_release(struct doctor_report *r)
 /*
  * The report of the model last examined, kept for the session so that the
  * screen opens instantly the second time (one model per session; the
- * memory stays reachable until exit).
+ * memory stays reachable until exit).  Only the UI thread touches it.
  */
 static struct {
 	const struct model *m;
@@ -317,6 +320,11 @@ static struct {
 
 struct doctor_state {
 	struct view_list list;
+	/* the examination, on the worker: reads the model, writes out */
+	struct job job;
+	const struct model *m;
+	struct doctor_report out;
+	struct err out_err;
 };
 
 static size_t page_rows(const struct view *v)
@@ -330,61 +338,52 @@ static size_t page_rows(const struct view *v)
 static void put_text(const struct view *v, WINDOW *w, int y, int x,
 		     const char *s, int maxw)
 {
-	char safe[1024];
-	const char *p;
-	mbstate_t ps;
-	int used = 0;
+	struct text t;
 
-	if (maxw <= 0)
+	if (maxw <= 0 || text_make(&t, s, v->env->ascii) < 0)
 		return;
-	text_sanitize(s, safe, sizeof(safe));
-	p = safe;
-	memset(&ps, 0, sizeof(ps));
 	wmove(w, y, x);
-	while (*p && used < maxw) {
-		wchar_t wc;
-		size_t k = mbrtowc(&wc, p, strlen(p), &ps);
-		int cw;
-
-		if (k == 0 || k == (size_t)-1 || k == (size_t)-2) {
-			wc = L'?';
-			k = 1;
-			memset(&ps, 0, sizeof(ps));
-		}
-		if (v->env->ascii && wc > 126)
-			wc = L'?';
-		cw = wcwidth(wc);
-		if (cw < 0)
-			cw = 1, wc = L'?';
-		if (used + cw > maxw)
-			break;
-		waddnwstr(w, &wc, 1);
-		used += cw;
-		p += k;
-	}
+	w_text(w, v->env, &t, t.width < maxw ? t.width : maxw, CROP_END, 0);
+	text_release(&t);
 }
 
-struct paint_arg {
-	const struct view *v;
-	WINDOW *w;
-};
-
-static void paint_progress(void *arg, size_t done, size_t total)
+static int job_tick(void *arg, size_t done, size_t total)
 {
-	struct paint_arg *pa = arg;
-	char line[96];
+	struct job *j = arg;
 
-	snprintf(line, sizeof(line), "computing... tensor %zu of %zu", done,
-		 total);
-	wattrset(pa->w, pa->v->env->attr[CR_NORMAL]);
-	mvwhline(pa->w, ROWS_ABOVE, 0, ' ', pa->v->cols);
-	mvwaddnstr(pa->w, ROWS_ABOVE, 1, line, pa->v->cols - 2);
-	wrefresh(pa->w);
+	job_progress(j, total ? (double)done / (double)total : 1);
+	return job_cancelled(j);
+}
+
+static int doctor_run(struct job *j)
+{
+	struct doctor_state *st = j->arg;
+
+	return doctor_report_build(st->m, -1, job_tick, j, &st->out,
+				   &st->out_err);
+}
+
+static enum view_effect doctor_poll(struct view *v)
+{
+	struct doctor_state *st = v->state;
+
+	if (job_state(&st->job) != JOB_DONE || !st->job.run)
+		return VIEW_NONE;
+	if (st->job.result == 0) {
+		cache.r = st->out;
+		cache.valid = 1;
+	} else if (st->job.result < 0) {
+		cache.e = st->out_err;
+		cache.failed = 1;
+	}
+	st->job.run = NULL;	/* taken */
+	return VIEW_REDRAW;
 }
 
 static int doctor_enter(struct view *v, const struct model *m, struct err *e)
 {
-	(void)v;
+	struct doctor_state *st = v->state;
+
 	(void)e;
 	if (cache.m != m) {
 		if (cache.valid)
@@ -392,7 +391,23 @@ static int doctor_enter(struct view *v, const struct model *m, struct err *e)
 		memset(&cache, 0, sizeof(cache));
 		cache.m = m;
 	}
+	if (!cache.valid && !cache.failed) {
+		st->m = m;
+		st->job.run = doctor_run;
+		st->job.arg = st;
+		v->env->job_start(&st->job);
+	}
 	return 0;
+}
+
+static void doctor_leave(struct view *v)
+{
+	struct doctor_state *st = v->state;
+
+	/* leaving before the end stops the work; a result not yet taken is
+	 * taken now, so it is not lost */
+	v->env->job_stop(&st->job);
+	doctor_poll(v);
 }
 
 static void draw_title(const struct view *v, WINDOW *w)
@@ -421,16 +436,15 @@ static void doctor_draw(const struct view *v, WINDOW *w)
 
 	draw_title(v, w);
 	if (!cache.valid && !cache.failed) {
-		struct paint_arg pa = { v, w };
+		char label[64];
 
-		paint_progress(&pa, 0, v->model->ntensors);
-		if (doctor_report_build(v->model, -1, paint_progress, &pa,
-					&cache.r, &cache.e) == 0)
-			cache.valid = 1;
-		else
-			cache.failed = 1;
-		werase(w);
-		draw_title(v, w);
+		snprintf(label, sizeof(label), "checking %zu tensors",
+			 v->model->ntensors);
+		w_progress(v, w, ROWS_ABOVE, label, job_done(&st->job));
+		wattrset(w, v->env->attr[CR_NORMAL]);
+		mvwaddnstr(w, ROWS_ABOVE + 2, 1,
+			   "every value is read once; Esc stops", v->cols - 2);
+		return;
 	}
 	if (cache.failed) {
 		wattrset(w, v->env->attr[CR_WARNING]);
@@ -508,8 +522,34 @@ static enum view_effect doctor_act(struct view *v, enum action a)
 	if (a == ACT_DOCTOR)
 		return VIEW_NONE;	/* already here */
 	st->list.n = cache.valid ? cache.r.n : 0;
+	if ((a == ACT_OPEN || a == ACT_EXPAND) && st->list.n &&
+	    cache.r.f[st->list.sel].tensor) {
+		/* the finding's tensor: its histogram */
+		v->push_ops = &view_histogram_ops;
+		v->push_arg = cache.r.f[st->list.sel].tensor;
+		return VIEW_PUSH;
+	}
 	return view_list_act(&st->list, a, page_rows(v));
 }
+
+static enum view_effect doctor_mouse(struct view *v, int y, int x,
+				     enum mouse_event ev)
+{
+	struct doctor_state *st = v->state;
+	size_t row;
+
+	(void)x;
+	if (!cache.valid || y < ROWS_ABOVE || y >= v->lines - ROWS_BELOW)
+		return VIEW_NONE;
+	row = st->list.top + (size_t)(y - ROWS_ABOVE);
+	if (row >= cache.r.n)
+		return VIEW_NONE;
+	st->list.sel = row;
+	return ev == MOUSE_DOUBLE ? doctor_act(v, ACT_OPEN) | VIEW_REDRAW :
+	       VIEW_REDRAW;
+}
+
+static const enum action doctor_actions[] = { ACT_OPEN, ACT_NONE };
 
 const struct view_ops view_doctor_ops = {
 	.name = "doctor",
@@ -517,5 +557,8 @@ const struct view_ops view_doctor_ops = {
 	.enter = doctor_enter,
 	.draw = doctor_draw,
 	.act = doctor_act,
-	.leave = NULL,
+	.leave = doctor_leave,
+	.poll = doctor_poll,
+	.mouse = doctor_mouse,
+	.actions = doctor_actions,
 };

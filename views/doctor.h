@@ -42,13 +42,15 @@ struct doctor_report {
 	size_t errors, warnings, checked;	/* checked: tensors read */
 };
 
-/* Called between tensors: done tensors of total. */
-typedef void doctor_progress_fn(void *arg, size_t done, size_t total);
+/* Called between tensors: done tensors of total; non-zero stops the
+ * examination (a cancelled screen). */
+typedef int doctor_progress_fn(void *arg, size_t done, size_t total);
 
 /*
  * Examine m for the cast c (-1: each tensor's likely cast, BF16/F32/F64/
- * FP8 -> F16 and F16 -> BF16) into r (zeroed first).  Returns 0, or -1
- * with e filled when a tensor cannot be read; r then holds nothing.
+ * FP8 -> F16 and F16 -> BF16) into r (zeroed first).  Returns 0; 1 when
+ * progress asked to stop, or -1 with e filled when a tensor cannot be
+ * read; r then holds nothing.
  */
 int doctor_report_build(const struct model *m, int cast,
 			doctor_progress_fn *progress, void *arg,
