@@ -33,7 +33,7 @@
 #define ARCHIVE_MAX_RATIO 200ull
 #define ARCHIVE_RATIO_FLOOR (64ull << 20)
 /* A member larger than this goes to a temporary file, not to memory. */
-#define ARCHIVE_MEMORY_MAX (256ull << 20)
+#define ARCHIVE_MEMORY_MAX (64ull << 20)
 /* More members than this is not a model. */
 #define ARCHIVE_MAX_MEMBERS 100000
 
@@ -429,7 +429,8 @@ static int archive_open(struct model *m, struct source *src, struct err *e)
 		if (read_libarchive(m, src, &ms, &raw, e) != 0)
 			goto out;
 	}
-	qsort(ms.v, ms.n, sizeof(*ms.v), cmp_members);
+	if (ms.n)	/* qsort(NULL, 0) is undefined */
+		qsort(ms.v, ms.n, sizeof(*ms.v), cmp_members);
 
 	fmts = xcalloc(ms.n ? ms.n : 1, sizeof(*fmts));
 	for (size_t i = 0; i < ms.n; i++) {

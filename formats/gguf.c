@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "formats/formats.h"
+#include "formats/guard.h"
 #include "quant/ggml.h"
 
 #define GGUF_DEFAULT_ALIGNMENT 32
@@ -1540,6 +1541,35 @@ static void job_release(struct job *j, const struct tensor *t,
 		release(p, n);
 }
 
+/* w_put() of mapped input bytes, which SIGBUS if the input shrank under
+ * its mapping (formats/guard.h). */
+struct put_args {
+	struct wr *w;
+	const unsigned char *p;
+	uint64_t n;
+};
+
+static int put_guarded(void *arg)
+{
+	struct put_args *a = arg;
+
+	return w_put(a->w, a->p, a->n);
+}
+
+static int w_put_mapped(struct wr *w, const struct tensor *t,
+			const unsigned char *p, uint64_t n)
+{
+	struct put_args a = { w, p, n };
+	int rc = guard_run(put_guarded, &a);
+
+	if (rc == GUARD_FAULT) {
+		err_set(w->e, "tensor '%s': the file was cut short while it was read",
+			t->name);
+		return -1;
+	}
+	return rc;
+}
+
 static int write_tensor(struct wr *w, struct job *j, const struct tensor *t,
 			enum dtype to)
 {
@@ -1551,7 +1581,7 @@ static int write_tensor(struct wr *w, struct job *j, const struct tensor *t,
 
 			if (n > COPY_CHUNK)
 				n = COPY_CHUNK;
-			if (w_put(w, t->data + off, n))
+			if (w_put_mapped(w, t, t->data + off, n))
 				return -1;
 			job_release(j, t, t->data + off, n);
 			off += n;

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "formats/formats.h"
+#include "formats/guard.h"
+#include "formats/layouts.h"
 
 /* Tried in order; the first whose sniff() says yes opens the file. */
 static const struct format *const formats[] = {
@@ -429,8 +431,11 @@ static void read_strided(const struct tensor *t, const struct dtype_info *di,
 
 void model_release(struct model *m)
 {
-	for (size_t i = 0; i < m->ntensors; i++)
+	for (size_t i = 0; i < m->ntensors; i++) {
+		if (m->tensors[i].layout)
+			layout_release(&m->tensors[i]);
 		free(m->tensors[i].name);
+	}
 	free(m->tensors);
 	for (size_t i = 0; i < m->nmeta; i++) {
 		free(m->meta[i].key);
@@ -523,6 +528,9 @@ int model_open(struct model *m, const char *path, struct err *e)
 		model_release(m);
 		return -1;
 	}
+	/* Quantized layouts: their parts become logical tensors. */
+	if (layouts_apply(m))
+		index_rebuild(m);
 	model_sum(m);
 	return 0;
 }
@@ -530,7 +538,7 @@ int model_open(struct model *m, const char *path, struct err *e)
 /* Largest block of any dtype, for the partial-block buffer below. */
 #define MAX_BLOCK 256
 
-int tensor_read_f32(const struct model *m, const struct tensor *t,
+static int read_f32(const struct model *m, const struct tensor *t,
 		    uint64_t first, size_t n, float *out, struct err *e)
 {
 	const struct dtype_info *di = dtype_get(t->dtype);
@@ -545,6 +553,8 @@ int tensor_read_f32(const struct model *m, const struct tensor *t,
 			(unsigned long long)t->params);
 		return -1;
 	}
+	if (t->layout)		/* a logical tensor: decoded from its parts */
+		return n ? layout_read_f32(t, first, n, out, e) : 0;
 	if (!di->decode) {
 		err_set(e, "tensor '%s': values of dtype %s cannot be decoded",
 			t->name, di->name);
@@ -589,6 +599,37 @@ int tensor_read_f32(const struct model *m, const struct tensor *t,
 	return 0;
 }
 
+/* The file may shrink under its mapping (SIGBUS): read under a guard. */
+struct read_args {
+	const struct model *m;
+	const struct tensor *t;
+	uint64_t first;
+	size_t n;
+	float *out;
+	struct err *e;
+};
+
+static int read_guarded(void *arg)
+{
+	struct read_args *a = arg;
+
+	return read_f32(a->m, a->t, a->first, a->n, a->out, a->e);
+}
+
+int tensor_read_f32(const struct model *m, const struct tensor *t,
+		    uint64_t first, size_t n, float *out, struct err *e)
+{
+	struct read_args a = { m, t, first, n, out, e };
+	int rc = guard_run(read_guarded, &a);
+
+	if (rc == GUARD_FAULT) {
+		err_set(e, "tensor '%s': the file was cut short while it was read",
+			t->name);
+		return -1;
+	}
+	return rc;
+}
+
 void tensor_reader_init(struct tensor_reader *r, const struct model *m,
 			const struct tensor *t)
 {
@@ -617,6 +658,11 @@ int tensor_reader_read(void *reader, uint64_t first, size_t n, float *out)
 	}
 	pthread_mutex_unlock(&r->mu);
 	return -1;
+}
+
+const char *tensor_type_name(const struct tensor *t)
+{
+	return t->scheme ? t->scheme : dtype_get(t->dtype)->name;
 }
 
 char *tensor_shape_str(const struct tensor *t, char *out, size_t n)

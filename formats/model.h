@@ -85,6 +85,21 @@ struct tensor {
 	 */
 	int strided;
 	uint64_t strides[MODEL_MAX_DIMS];
+	/*
+	 * A logical tensor (formats/layouts.h): one quantized weight that the
+	 * file stores as several tensors (packed codes, scales, zero points).
+	 * layout is set (private to layouts.c); scheme names the layout
+	 * ("gptq-int4-g128"); parts[0..nparts) are the stored tensors, in file
+	 * order, owned by this one and not in m->tensors.  dtype is then F32
+	 * (what the values decode to), nbytes the sum of the parts' bytes (not
+	 * params times 4), src the first part's source, and data NULL: the
+	 * values exist only through tensor_read_f32(); code that copies bytes
+	 * copies the parts.  All NULL / 0 for a stored tensor.
+	 */
+	const char *scheme;
+	struct tensor *parts;
+	size_t nparts;
+	void *layout;
 };
 
 /* One metadata entry, in the order the file gives them.  key is flat
@@ -171,6 +186,10 @@ int tensor_reader_read(void *reader, uint64_t first, size_t n, float *out);
 
 /* t's shape as "[2048, 512]" ("[]" for a scalar) into out; returns out. */
 char *tensor_shape_str(const struct tensor *t, char *out, size_t n);
+
+/* What to show as t's type: a logical tensor's scheme, else the name of
+ * its dtype ("BF16"). */
+const char *tensor_type_name(const struct tensor *t);
 
 /* Find a tensor by exact name; NULL if absent. */
 const struct tensor *model_find(const struct model *m, const char *name);

@@ -1,22 +1,41 @@
 /*
- * tui/cmd_quantize.c - qscope quantize PATH --type TYPE
- *                      [--type-for GLOB=TYPE ...] -o OUT [--force]
+ * tui/cmd_quantize.c - qscope quantize PATH --plan PLAN -o OUT
+ *                          [--format safetensors|gguf] [--force]
+ *                      qscope quantize PATH --type TYPE
+ *                          [--type-for GLOB=TYPE ...] -o OUT [--force]
  *
- * Like llama.cpp's llama-quantize with --pure and per-tensor overrides:
- * the tensors llama.cpp would quantize (name ending in "weight", two or
- * more dimensions, and not one of the kinds it always keeps: norms, MoE
- * router gates, position embeddings, conv1d and RWKV mixing weights...)
- * become TYPE; each --type-for applies to those of them whose name matches
- * GLOB (fnmatch), in the order given, so a later one wins.  Every other
- * tensor is copied as it is.  A tensor whose row length the type's block
- * does not divide keeps its type, and stderr says so (llama.cpp would fall
- * back to another type instead).  The file is written by gguf_write()
- * (formats/gguf.h): temporary file, fsync, rename; an interrupt (SIGINT,
- * SIGTERM, SIGHUP) removes the temporary file and leaves OUT as it was.
+ * With --plan: each tensor gets the scheme of the first plan rule whose
+ * glob matches its name (quant/plan.h), or is kept as stored when no rule
+ * matches, the rule says keep, or the scheme does not apply to its shape
+ * or dtype (stderr says so, one line per tensor; the 1-D, scalar and
+ * integer tensors that a scheme never applies to are counted in one
+ * line).  The output format is --format, else the name of OUT: a name
+ * ending in ".safetensors" or a folder (an existing one, or a name ending
+ * in '/') is safetensors (formats/safetensors_write.h), anything else
+ * GGUF (formats/gguf.h, which needs a GGUF input).  A rule whose scheme
+ * the output format cannot hold is an error naming the plan line.  A
+ * weight read through a quantized layout (formats/layouts.h) counts as
+ * stored in its parts, not as F32: an f32 rule converts it.
+ *
+ * With --type: like llama.cpp's llama-quantize with --pure and per-tensor
+ * overrides: the tensors llama.cpp would quantize
+ * (plan_llama_quantizable()) become TYPE; each --type-for applies to those
+ * of them whose name matches GLOB (fnmatch), in the order given, so a
+ * later one wins.  Every other tensor is copied as it is.  A tensor whose
+ * row length the type's block does not divide keeps its type, and stderr
+ * says so (llama.cpp would fall back to another type instead).  GGUF only.
+ *
+ * Either way the output is written atomically (temporary file, fsync,
+ * rename; an interrupt - SIGINT, SIGTERM, SIGHUP - removes the temporary
+ * files and leaves OUT as it was), then opened again and checked against
+ * the input: every tensor's bytes equal what its scheme gives (kept ones
+ * equal the input's), and values qscope can read back equal the scheme's
+ * dequantized values bit for bit (written_verify()).
  *
  * Output: progress on stderr while it runs, only when stderr is a
- * terminal; then a summary on stdout: tensors per type, bytes before and
- * after, time.  Exit 0, or 2 with one line on stderr.
+ * terminal; then a summary on stdout: tensors per type or scheme, bytes
+ * before and after, time, and the check.  Exit 0, or 2 with one line on
+ * stderr.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -31,47 +50,24 @@
 #include <unistd.h>
 
 #include "formats/gguf.h"
+#include "formats/safetensors_write.h"
+#include "quant/plan.h"
 #include "tui/cmds.h"
 #include "views/units.h"
 
 #define PROGRESS_EVERY 0.1	/* seconds between progress redraws */
 
+/* The largest plan file we read: a plan is a few lines. */
+#define PLAN_MAX_BYTES ((size_t)16 << 20)
+
 static const char quantize_usage[] =
-	"usage: qscope quantize PATH --type TYPE [--type-for GLOB=TYPE ...] -o OUT [--force]\n";
-
-/* Name fragments of weights llama.cpp never quantizes (llama-quant.cpp,
- * tensor_allows_quantization); matched anywhere in the name. */
-static const char *const never_quantized[] = {
-	"_norm.weight", "ffn_gate_inp.weight", "altup", "laurel",
-	"per_layer_model_proj", "ssm_conv1d", "shortconv.conv.weight",
-	"time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight",
-	"time_mix_w2.weight", "time_mix_v0.weight", "time_mix_v1.weight",
-	"time_mix_v2.weight", "time_mix_a0.weight", "time_mix_a1.weight",
-	"time_mix_a2.weight", "time_mix_g1.weight", "time_mix_g2.weight",
-	"time_mix_decay_w1.weight", "time_mix_decay_w2.weight",
-	"time_mix_lerp_fused.weight", "attn_rel_b.weight", ".position_embd.",
-};
-
-/* ...and whole names it keeps (BERT position and token-type tables). */
-static const char *const never_quantized_names[] = {
-	"position_embd.weight", "token_types.weight",
-};
+	"usage: qscope quantize PATH --plan PLAN -o OUT [--format safetensors|gguf] [--force]\n"
+	"       qscope quantize PATH --type TYPE [--type-for GLOB=TYPE ...] -o OUT [--force]\n";
 
 /* A tensor llama.cpp's quantize would convert. */
 static int quantizable(const struct tensor *t)
 {
-	size_t n = strlen(t->name);
-
-	if (t->ndim < 2 || n < 6 || strcmp(t->name + n - 6, "weight") != 0)
-		return 0;
-	for (size_t i = 0; i < sizeof(never_quantized) / sizeof(*never_quantized); i++)
-		if (strstr(t->name, never_quantized[i]))
-			return 0;
-	for (size_t i = 0; i < sizeof(never_quantized_names) /
-				   sizeof(*never_quantized_names); i++)
-		if (strcmp(t->name, never_quantized_names[i]) == 0)
-			return 0;
-	return 1;
+	return plan_llama_quantizable(t->name, t->ndim);
 }
 
 /* TYPE as a dtype gguf_write() can encode (case-insensitive), or exit 2
@@ -150,8 +146,11 @@ static int on_progress(uint64_t done, uint64_t total, void *arg)
 	p->last = t;
 	units_bytes(done, a, sizeof(a));
 	units_bytes(total, b, sizeof(b));
-	fprintf(stderr, "\r\033[Kqscope: writing: %3d%%  %s of %s",
-		total ? (int)(done * 100 / total) : 100, a, b);
+	if (!total)	/* per-tensor statistics before the sizes are known */
+		fprintf(stderr, "\r\033[Kqscope: preparing");
+	else
+		fprintf(stderr, "\r\033[Kqscope: writing: %3d%%  %s of %s",
+			(int)(done * 100 / total), a, b);
 	p->drawn = 1;
 	return 0;
 }
@@ -234,11 +233,312 @@ static int same_file(const char *a, const char *b)
 	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* The scheme whose GGUF encoding is d (the plain cast for F32, F16,
+ * BF16): what the check after writing compares with. */
+static const struct scheme *scheme_of_type(enum dtype d)
+{
+	const char *cast = d == DT_F32 ? "f32" : d == DT_F16 ? "f16" :
+			   d == DT_BF16 ? "bf16" : NULL;
+
+	if (cast)
+		return scheme_find(cast);
+	for (size_t i = 0; i < nschemes; i++)
+		if (schemes[i].ggml == d)
+			return &schemes[i];
+	return NULL;
+}
+
+/* The GGUF type a scheme writes: DT_NONE when GGUF has none. */
+static enum dtype gguf_type_of(const struct scheme *s)
+{
+	if (!s)
+		return DT_NONE;
+	if (strcmp(s->name, "f32") == 0)
+		return DT_F32;
+	if (strcmp(s->name, "f16") == 0)
+		return DT_F16;
+	if (strcmp(s->name, "bf16") == 0)
+		return DT_BF16;
+	if (s->ggml != DT_NONE && gguf_can_encode(s->ggml))
+		return s->ggml;
+	return DT_NONE;
+}
+
+/* Read a whole (small) file; NULL with a message printed. */
+static char *read_small(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n = 0;
+
+	if (!f) {
+		fprintf(stderr, "qscope: '%s': %s\n", path, strerror(errno));
+		return NULL;
+	}
+	buf = xmalloc(PLAN_MAX_BYTES + 1);
+	n = fread(buf, 1, PLAN_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		fprintf(stderr, "qscope: '%s': %s\n", path, strerror(errno));
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	if (n > PLAN_MAX_BYTES) {
+		fprintf(stderr, "qscope: '%s': larger than %zu bytes; not a plan\n",
+			path, PLAN_MAX_BYTES);
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+/* Parse the plan file at path into p; 0, or -1 after a message. */
+static int load_plan(struct plan *p, const char *path)
+{
+	char msg[1024];
+	size_t len = 0;
+	char *buf = read_small(path, &len);
+	int rc;
+
+	if (!buf)
+		return -1;
+	rc = plan_parse(p, path, buf, len, msg, sizeof(msg));
+	free(buf);
+	if (rc)
+		fprintf(stderr, "qscope: %s\n", msg);
+	return rc;
+}
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static void plan_summary(const struct model *m,
+			 const struct plan_choice *ch, const char *out,
+			 double secs, const struct plan_totals *tot)
+{
+	char name[1024], hb[32], ha[32];
+	size_t count[64 + 1];
+	uint64_t bytes[64 + 1];
+
+	memset(count, 0, sizeof(count));
+	memset(bytes, 0, sizeof(bytes));
+	for (size_t i = 0; i < m->ntensors; i++) {
+		size_t k = ch[i].scheme ? (size_t)(ch[i].scheme - schemes) :
+					  nschemes;
+
+		if (k > 64)
+			k = 64;
+		count[k]++;
+		bytes[k] += ch[i].bytes_after;
+	}
+	printf("wrote '%s': %zu tensors, %zu converted, %zu kept\n",
+	       text_sanitize(out, name, sizeof(name)), tot->tensors,
+	       tot->converted, tot->kept);
+	printf("  %-16s %8s %14s\n", "SCHEME", "TENSORS", "BYTES");
+	for (size_t k = 0; k <= nschemes && k <= 64; k++)
+		if (count[k])
+			printf("  %-16s %8zu %14llu\n",
+			       k < nschemes ? schemes[k].name : "keep",
+			       count[k], (unsigned long long)bytes[k]);
+	units_bytes(tot->bytes_before, hb, sizeof(hb));
+	units_bytes(tot->bytes_after, ha, sizeof(ha));
+	printf("bytes: %llu -> %llu (%s -> %s, %.2f -> %.2f bits per weight)\n",
+	       (unsigned long long)tot->bytes_before,
+	       (unsigned long long)tot->bytes_after, hb, ha,
+	       plan_totals_bpw_before(tot), plan_totals_bpw_after(tot));
+	printf("time: %.2f s (%.1f MB/s read)\n", secs,
+	       secs > 0 ? (double)tot->bytes_before / secs / 1e6 : 0.0);
+}
+
+/* Reasons a scheme never applies that are not worth a line each. */
+static int routine_keep(const char *why)
+{
+	return strcmp(why, "1-D tensor kept") == 0 ||
+	       strcmp(why, "scalar kept") == 0 ||
+	       strcmp(why, "integer tensor kept") == 0 ||
+	       strcmp(why, "boolean tensor kept") == 0 ||
+	       strcmp(why, "empty tensor") == 0;
+}
+
+/* Check what was written; prints the outcome, returns 0 or 2. */
+static int check_written(const struct model *m,
+			 const struct scheme *const *sch, const char *out,
+			 int gguf)
+{
+	struct err e = { "" };
+	uint64_t values, bytes;
+	double t0 = now();
+	int tty = isatty(STDERR_FILENO), rc;
+
+	if (tty)
+		fputs("qscope: checking the output against the input", stderr);
+	rc = written_verify(m, sch, out, gguf, &values, &bytes, &e);
+	if (tty)
+		fputs("\r\033[K", stderr);
+	if (rc) {
+		fprintf(stderr, "qscope: check after writing failed: %s\n",
+			e.msg);
+		return EXIT_BAD;
+	}
+	printf("verified: %zu tensors re-read from the output, %llu bytes equal the schemes' quantized bytes, %llu values equal their dequantized values bit for bit (%.2f s)\n",
+	       m->ntensors, (unsigned long long)bytes,
+	       (unsigned long long)values, now() - t0);
+	return 0;
+}
+
+static int quantize_plan(struct model *m, const char *plan_path,
+			 const char *out, int st, int force)
+{
+	struct plan plan;
+	struct plan_choice *ch = NULL;
+	struct plan_totals tot;
+	const struct scheme **sch = NULL;
+	enum dtype *types = NULL;
+	char *used = NULL;
+	size_t routine = 0;
+	struct progress p;
+	struct err e = { "" };
+	double t0;
+	int rc = EXIT_BAD;
+
+	plan_init(&plan);
+	if (load_plan(&plan, plan_path))
+		goto out;
+	ch = xcalloc(m->ntensors + 1, sizeof(*ch));
+	sch = xcalloc(m->ntensors + 1, sizeof(*sch));
+	types = xcalloc(m->ntensors + 1, sizeof(*types));
+	used = xcalloc(plan.n + 1, 1);
+	plan_totals_init(&tot);
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct tensor *t = &m->tensors[i];
+		struct plan_choice *c = &ch[i];
+		struct scheme_shape sh;
+		char nb[512];
+
+		sh.ndim = t->ndim;
+		for (int d = 0; d < t->ndim; d++)
+			sh.dim[d] = t->shape[d];
+		plan_choose(&plan, t->name, t->dtype, &sh, t->params,
+			    t->nbytes, c);
+		/* A weight read through a quantized layout decodes to F32
+		 * but is not stored so: a cast to f32 converts it. */
+		if (t->layout && !c->scheme && !c->why[0] && c->rule >= 0 &&
+		    plan.rules[c->rule].scheme &&
+		    (plan.rules[c->rule].scheme->flags & SCHEME_CAST)) {
+			c->scheme = plan.rules[c->rule].scheme;
+			c->bytes_after = scheme_bytes(c->scheme, &sh);
+		}
+		if (c->rule >= 0)
+			used[c->rule] = 1;
+		text_sanitize(t->name, nb, sizeof(nb));
+		if (c->scheme) {
+			const struct plan_rule *r = &plan.rules[c->rule];
+			const char *why = st ? safetensors_layout(c->scheme) :
+					       NULL;
+
+			if (!st && gguf_type_of(c->scheme) == DT_NONE) {
+				fprintf(stderr, "qscope: %s:%u: %s cannot be written to GGUF (write safetensors: --format safetensors)\n",
+					plan_path, r->line, c->scheme->name);
+				goto out;
+			}
+			if (why) {
+				fprintf(stderr, "qscope: %s:%u: %s: %s\n",
+					plan_path, r->line, c->scheme->name,
+					why);
+				goto out;
+			}
+			if (st && (why = safetensors_layout_for(c->scheme, t))) {
+				fprintf(stderr, "qscope: kept '%s' as %s: %s: %s\n",
+					nb, dtype_get(t->dtype)->name,
+					c->scheme->name, why);
+				c->scheme = NULL;
+				c->bytes_after = c->bytes_before;
+			}
+		} else if (c->why[0] && routine_keep(c->why)) {
+			routine++;
+		} else if (c->why[0]) {
+			fprintf(stderr, "qscope: kept '%s' as %s: %s\n", nb,
+				dtype_get(t->dtype)->name, c->why);
+		}
+		sch[i] = c->scheme;
+		types[i] = gguf_type_of(c->scheme);
+		plan_totals_add(&tot, c);
+	}
+	for (size_t r = 0; r < plan.n; r++)
+		if (!used[r])
+			fprintf(stderr, "qscope: %s:%u: rule '%s' matches no tensor\n",
+				plan_path, plan.rules[r].line,
+				plan.rules[r].glob);
+	if (routine)
+		fprintf(stderr, "qscope: kept %zu 1-D, scalar or integer tensors as they are (the schemes do not apply to them)\n",
+			routine);
+
+	memset(&p, 0, sizeof(p));
+	p.tty = isatty(STDERR_FILENO);
+	p.out = out;
+	catch_signals();
+	t0 = now();
+	if (st) {
+		struct safetensors_written info;
+
+		if (safetensors_write(m, sch, out,
+				      force ? SAFETENSORS_WRITE_FORCE : 0,
+				      on_progress, &p, &info, &e) != 0) {
+			progress_clear(&p);
+			fprintf(stderr, "qscope: %s\n", e.msg);
+			goto out;
+		}
+		progress_clear(&p);
+		plan_summary(m, ch, out, now() - t0, &tot);
+		printf("files: %zu, %llu bytes", info.files,
+		       (unsigned long long)info.bytes);
+		if (info.method[0])
+			printf("; quantization_config: %s", info.method);
+		printf("\n");
+		if (info.note[0])
+			fprintf(stderr, "qscope: note: %s\n", info.note);
+	} else {
+		if (gguf_write(m, types, out, force ? GGUF_WRITE_FORCE : 0,
+			       on_progress, &p, &e) != 0) {
+			progress_clear(&p);
+			fprintf(stderr, "qscope: %s\n", e.msg);
+			goto out;
+		}
+		progress_clear(&p);
+		plan_summary(m, ch, out, now() - t0, &tot);
+	}
+	rc = check_written(m, sch, out, !st);
+	if (!rc)
+		rc = finish_stdout();
+out:
+	plan_release(&plan);
+	free(ch);
+	free(sch);
+	free(types);
+	free(used);
+	return rc;
+}
+
 int cmd_quantize(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "type", required_argument, NULL, 't' },
 		{ "type-for", required_argument, NULL, 'T' },
+		{ "plan", required_argument, NULL, 'p' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -247,12 +547,13 @@ int cmd_quantize(int argc, char **argv)
 	struct rule *rules = NULL;
 	size_t nrules = 0;
 	enum dtype type = DT_NONE, *types = NULL;
-	const char *out = NULL, *path;
-	int force = 0, c, rc = EXIT_BAD;
+	const struct scheme **sch = NULL;
+	const char *out = NULL, *path, *plan = NULL, *format = NULL;
+	int force = 0, c, rc = EXIT_BAD, st;
 	struct model m;
 	struct err e = { "" };
 	struct progress p;
-	struct stat st;
+	struct stat sto;
 	double t0;
 
 	optind = 0;	/* re-initialise: permute, so PATH may come first */
@@ -277,6 +578,12 @@ int cmd_quantize(int argc, char **argv)
 			nrules++;
 			break;
 		}
+		case 'p':
+			plan = optarg;
+			break;
+		case 'F':
+			format = optarg;
+			break;
 		case 'o':
 			out = optarg;
 			break;
@@ -292,27 +599,44 @@ int cmd_quantize(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		usage_error("%s", "quantize needs exactly one PATH");
-	if (type == DT_NONE && !nrules)
-		usage_error("%s", "quantize needs --type TYPE (or --type-for GLOB=TYPE)");
+	if (plan && (type != DT_NONE || nrules))
+		usage_error("%s", "quantize takes --plan or --type/--type-for, not both");
+	if (!plan && type == DT_NONE && !nrules)
+		usage_error("%s", "quantize needs --plan PLAN or --type TYPE (or --type-for GLOB=TYPE)");
 	if (!out || !*out)
 		usage_error("%s", "quantize needs -o OUT");
+	if (format && strcmp(format, "safetensors") != 0 &&
+	    strcmp(format, "gguf") != 0)
+		usage_error("--format must be safetensors or gguf, not '%s'",
+			    format);
+	st = format ? strcmp(format, "safetensors") == 0 :
+		      ends_with(out, ".safetensors") || ends_with(out, "/") ||
+		      is_dir(out);
+	if (st && !plan)
+		usage_error("%s", "--type writes GGUF; give a --plan to write safetensors");
 	path = argv[optind];
 
 	if (open_or_report(&m, path))
 		goto done;
-	if (!m.format || strcmp(m.format, "gguf") != 0) {
-		fprintf(stderr, "qscope: '%s': quantize writes GGUF, and needs a GGUF input for now\n",
+	/* The writers refuse OUT when it is one of the input's files. */
+	if (!st && (!m.format || strcmp(m.format, "gguf") != 0)) {
+		fprintf(stderr, "qscope: '%s': quantize writes GGUF, and needs a GGUF input for now; with --plan it writes safetensors from any input (OUT ending in .safetensors, a folder, or --format safetensors)\n",
 			path);
 		goto release;
 	}
-	if (!force && stat(out, &st) == 0 && !S_ISDIR(st.st_mode) &&
+	if (!st && !force && stat(out, &sto) == 0 && !S_ISDIR(sto.st_mode) &&
 	    !same_file(out, path)) {
 		fprintf(stderr, "qscope: '%s': already exists; use --force to replace it\n",
 			out);
 		goto release;
 	}
+	if (plan) {
+		rc = quantize_plan(&m, plan, out, st, force);
+		goto release;
+	}
 
 	types = xcalloc(m.ntensors + 1, sizeof(*types));
+	sch = xcalloc(m.ntensors + 1, sizeof(*sch));
 	for (size_t i = 0; i < m.ntensors; i++) {
 		const struct tensor *t = &m.tensors[i];
 
@@ -349,6 +673,8 @@ int cmd_quantize(int argc, char **argv)
 				nb, dtype_get(t->dtype)->name);
 			types[i] = DT_NONE;
 		}
+		if (types[i] != DT_NONE)
+			sch[i] = scheme_of_type(types[i]);
 	}
 
 	memset(&p, 0, sizeof(p));
@@ -364,7 +690,17 @@ int cmd_quantize(int argc, char **argv)
 	}
 	progress_clear(&p);
 	summary(&m, types, out, now() - t0);
-	rc = finish_stdout();
+	for (size_t i = 0; i < m.ntensors; i++)
+		if (types[i] != DT_NONE && types[i] != m.tensors[i].dtype &&
+		    !sch[i]) {
+			printf("not verified: %s has no row in the table of schemes\n",
+			       dtype_get(types[i])->name);
+			rc = finish_stdout();
+			goto release;
+		}
+	rc = check_written(&m, sch, out, 1);
+	if (!rc)
+		rc = finish_stdout();
 release:
 	model_release(&m);
 done:
@@ -372,5 +708,6 @@ done:
 		free(rules[r].glob);
 	free(rules);
 	free(types);
+	free(sch);
 	return rc;
 }
