@@ -37,6 +37,11 @@
 	X(BINS_MORE,  "Histogram",  "more bins")			\
 	X(BINS_LESS,  "Histogram",  "fewer bins")			\
 	X(ROWS,       "Histogram",  "values or per-row absmax (outlier channels)") \
+	X(FORMAT_NEXT, "Quantize",  "target format: the next one that applies") \
+	X(FORMAT_PREV, "Quantize",  "target format: the previous one")	\
+	X(SWEEP,      "Quantize",   "every format on this tensor or group: size, error; Enter picks") \
+	X(PLAN_SAVE,  "Quantize",   "save the targets as a plan file")	\
+	X(PLAN_LOAD,  "Quantize",   "load a plan file as the targets")	\
 	X(META,       "Screens",    "metadata: GGUF keys, __metadata__, config.json") \
 	X(MEMORY,     "Screens",    "memory: the model's size at each number format") \
 	X(DOCTOR,     "Screens",    "dtype doctor: what a BF16/FP16/FP8 cast breaks") \

@@ -381,7 +381,7 @@ static int hist_enter(struct view *v, const struct model *m, struct err *e)
 	tensor_shape_str(t, shape, sizeof(shape));
 	units_count(t->params, count, sizeof(count));
 	snprintf(buf, sizeof(buf), "%s  %s %s  %s values", t->name ? t->name : "",
-		 dtype_get(t->dtype)->name, shape, count);
+		 tensor_type_name(t), shape, count);
 	if (text_make(&st->title, buf, v->env->ascii) < 0) {
 		err_set(e, "out of memory");
 		return -1;

@@ -26,14 +26,20 @@
  */
 #include "views/view.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 #include <wchar.h>
 
 #include "formats/model.h"
 #include "quant/dtype.h"
+#include "quant/plan.h"
+#include "views/preview.h"
+#include "views/sweep.h"
 #include "views/tree.h"
 #include "views/units.h"
 #include "views/widgets.h"
@@ -74,12 +80,36 @@ struct tensors_state {
 	size_t qlen;
 	size_t origin;		/* the node selected when the search began */
 	char msg[160];		/* for the status line, until the next key */
+	/* the quantization preview: a target per tensor, its error and size */
+	struct preview pv;
+	struct agg *agg;	/* per node, remade by each draw */
+	int fmt_w;
+	int norm_scheme;	/* an exact cast: computes a kept tensor's norm */
+	char plan_path[256];	/* the plan file last saved or loaded */
+	enum { IN_SEARCH, IN_SAVE, IN_LOAD } input;
+	struct sweep_arg sweep;	/* what the sweep screen is given */
 };
+
+/* A node's preview figures: its tensors' sums. */
+struct agg {
+	uint64_t after;		/* bytes with the targets */
+	double sse, sxx;	/* of the quantized tensors computed so far */
+	size_t pending;		/* quantized tensors not computed yet */
+	size_t unknown;		/* kept tensors whose norm is not known yet */
+	size_t quantized;	/* tensors with a target */
+	int target;		/* the common target; AGG_MIXED if they differ */
+};
+
+#define AGG_UNSET	(-3)
+#define AGG_MIXED	(-2)
 
 /* Widths of the columns at the current terminal width; 0 = hidden. */
 struct layout {
-	int name, dtype, shape, params, bytes, pct, bar;
+	int name, dtype, shape, params, bytes, fmt, after, err, pct, bar;
 };
+
+/* Width of the error column: "~12.34%". */
+#define ERR_W	7
 
 static const char *const sort_names[TREE_NSORTS] = { "name", "size", "dtype" };
 
@@ -92,6 +122,9 @@ static int max_int(int a, int b)
 
 static const char *node_dtype(const struct tree_node *nd)
 {
+	if (nd->tensor)
+		return tensor_type_name(nd->tensor);	/* a scheme, for a
+							 * quantized layout */
 	return nd->dtype >= 0 && nd->dtype < DT_COUNT ?
 	       dtype_get((enum dtype)nd->dtype)->name : "mixed";
 }
@@ -190,6 +223,8 @@ static void tensors_leave(struct view *v)
 	free(st->full);
 	free(st->kid_max);
 	free(st->rows);
+	free(st->agg);
+	preview_release(&st->pv, v->env);
 	tree_release(&st->tree);
 	text_release(&st->path);
 	text_release(&st->summary);
@@ -261,11 +296,16 @@ static int tensors_enter(struct view *v, const struct model *m, struct err *e)
 	st->tree_need = st->flat_need = (int)strlen("name");
 	st->origin = TREE_NONE;
 
-	if (tree_build(&st->tree, m) < 0)
+	if (tree_build(&st->tree, m) < 0 || preview_init(&st->pv, m) < 0)
 		goto oom;
+	st->norm_scheme = (int)(scheme_find("f32") - schemes);
+	st->fmt_w = (int)strlen("format");
+	for (size_t k = 0; k < nschemes; k++)
+		st->fmt_w = max_int(st->fmt_w, (int)strlen(schemes[k].name));
+	st->agg = calloc(st->tree.n, sizeof(*st->agg));
 	st->label = calloc(st->tree.n, sizeof(*st->label));
 	st->kid_max = calloc(st->tree.n, sizeof(*st->kid_max));
-	if (!st->label || !st->kid_max)
+	if (!st->label || !st->kid_max || !st->agg)
 		goto oom;
 	for (size_t i = 1; i < st->tree.n; i++) {
 		const struct tree_node *nd = &st->tree.nodes[i];
@@ -335,6 +375,12 @@ static void compute_layout(const struct tensors_state *st, int cols,
 	L->bytes = st->bytes_w;
 	L->pct = st->pct_w;
 	L->bar = BAR_MAX;
+	L->fmt = L->after = L->err = 0;
+	if (st->pv.ntargets) {
+		L->fmt = st->fmt_w;
+		L->after = st->bytes_w;
+		L->err = ERR_W;
+	}
 	drop[0] = &L->bar;
 	drop[1] = &L->pct;
 	drop[2] = &L->params;
@@ -346,6 +392,8 @@ static void compute_layout(const struct tensors_state *st, int cols,
 			fixed += W_GAP + L->shape;
 		if (L->params)
 			fixed += W_GAP + L->params;
+		if (L->fmt)
+			fixed += 3 * W_GAP + L->fmt + L->after + L->err;
 		if (L->pct)
 			fixed += W_GAP + L->pct;
 		if (L->bar)
@@ -423,6 +471,14 @@ static void draw_columns(const struct view *v, WINDOW *w,
 	}
 	w_spaces(w, W_GAP);
 	w_str(w, "bytes", L->bytes, 1);
+	if (L->fmt) {
+		w_spaces(w, W_GAP);
+		w_str(w, "format", L->fmt, 0);
+		w_spaces(w, W_GAP);
+		w_str(w, "after", L->after, 1);
+		w_spaces(w, W_GAP);
+		w_str(w, "error", L->err, 1);
+	}
 	if (L->pct) {
 		w_spaces(w, W_GAP);
 		w_str(w, "share", (int)strlen("share"), 0);
@@ -469,6 +525,107 @@ static void draw_name(const struct view *v, WINDOW *w,
 	w_text(w, env, &st->label[i], width, CROP_MIDDLE, 0);
 }
 
+/* ---- the preview columns ---- */
+
+static size_t tensor_index(const struct tensors_state *st,
+			   const struct tree_node *nd)
+{
+	return (size_t)(nd->tensor - st->pv.m->tensors);
+}
+
+/* Every node's preview sums, leaves up (children come after their parent
+ * in nodes[]). */
+static void aggregate(struct tensors_state *st)
+{
+	for (size_t i = 0; i < st->tree.n; i++) {
+		struct agg *a = &st->agg[i];
+
+		memset(a, 0, sizeof(*a));
+		a->target = AGG_UNSET;
+	}
+	for (size_t i = st->tree.n; i-- > 0;) {
+		const struct tree_node *nd = &st->tree.nodes[i];
+		struct agg *a = &st->agg[i], *p;
+
+		if (nd->tensor) {
+			size_t t = tensor_index(st, nd);
+			int s = st->pv.target[t];
+
+			a->after = preview_bytes(&st->pv, t);
+			a->target = s;
+			if (s != PV_KEEP) {
+				const struct pv_result *r =
+					preview_get(&st->pv, t, s);
+
+				a->quantized = 1;
+				if (r && r->state == PV_DONE) {
+					a->sse = r->acc.sse;
+					a->sxx = r->acc.sxx;
+				} else if (!r) {
+					a->pending = 1;
+				}
+			} else if (preview_applies(&st->pv, t, st->norm_scheme)) {
+				/* kept: no error, but its norm counts, so that
+				 * a group's error is over all its values */
+				if (!preview_norm(&st->pv, t, &a->sxx))
+					a->unknown = 1;
+			}
+		}
+		if (i == 0 || nd->parent == TREE_NONE)
+			continue;
+		p = &st->agg[nd->parent];
+		p->after += a->after;
+		p->sse += a->sse;
+		p->sxx += a->sxx;
+		p->pending += a->pending;
+		p->unknown += a->unknown;
+		p->quantized += a->quantized;
+		if (p->target == AGG_UNSET)
+			p->target = a->target;
+		else if (p->target != a->target)
+			p->target = AGG_MIXED;
+	}
+}
+
+/* "0.83%", "~0.83%" while some are still computed, "..." for none yet,
+ * "-" when nothing is quantized. */
+static void format_err(const struct agg *a, char *buf, size_t n)
+{
+	double rel;
+
+	if (!a->quantized) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	if (a->pending == a->quantized) {
+		snprintf(buf, n, "...");
+		return;
+	}
+	rel = a->sxx > 0 ? sqrt(a->sse / a->sxx) : 0;
+	if (rel > 0 && rel < 0.00005)
+		snprintf(buf, n, "%s<0.01%%", a->pending || a->unknown ? "~" : "");
+	else
+		snprintf(buf, n, "%s%.*f%%", a->pending || a->unknown ? "~" : "",
+			 rel * 100 < 10 ? 2 : 1, rel * 100);
+}
+
+static void draw_preview(WINDOW *w, const struct tensors_state *st, size_t i,
+			 const struct layout *L)
+{
+	const struct agg *a = &st->agg[i];
+	char buf[32];
+
+	w_spaces(w, W_GAP);
+	w_str(w, a->target == AGG_MIXED ? "mixed" :
+	      a->target < 0 ? "keep" : schemes[a->target].name, L->fmt, 0);
+	w_spaces(w, W_GAP);
+	units_bytes(a->after, buf, sizeof(buf));
+	w_str(w, buf, L->after, 1);
+	w_spaces(w, W_GAP);
+	format_err(a, buf, sizeof(buf));
+	w_str(w, buf, L->err, 1);
+}
+
 static void draw_row(const struct view *v, WINDOW *w, int y,
 		     const struct tensors_state *st, size_t i,
 		     const struct layout *L, int sel)
@@ -509,6 +666,8 @@ static void draw_row(const struct view *v, WINDOW *w, int y,
 	w_spaces(w, W_GAP);
 	units_bytes(nd->bytes, buf, sizeof(buf));
 	w_str(w, buf, L->bytes, 1);
+	if (L->fmt)
+		draw_preview(w, st, i, L);
 	if (L->pct) {
 		w_spaces(w, W_GAP);
 		format_pct(nd->bytes, v->model->nbytes, buf, sizeof(buf));
@@ -545,6 +704,8 @@ static void tensors_draw(const struct view *v, WINDOW *w)
 	char pos[48];
 
 	view_list_clamp(&st->list, page);
+	if (st->pv.ntargets)
+		aggregate(st);
 	compute_layout(st, v->cols, &L);
 	draw_title(v, w, st);
 	draw_columns(v, w, st, &L);
@@ -571,6 +732,27 @@ static void tensors_draw(const struct view *v, WINDOW *w)
 			wmove(w, v->lines - 1, 1);
 			w_text(w, v->env, &t, t.width < v->cols - 2 ?
 			       t.width : v->cols - 2, CROP_END, 0);
+			text_release(&t);
+		}
+	} else if (st->pv.ntargets) {
+		struct text t;
+		char line[256], before[16], after[16], err[32];
+		const struct agg *a = &st->agg[0];
+		uint64_t params = v->model->params;
+
+		units_bytes(v->model->nbytes, before, sizeof(before));
+		units_bytes(a->after, after, sizeof(after));
+		format_err(a, err, sizeof(err));
+		snprintf(line, sizeof(line), "%s -> %s, %.2f bpw, error %s%s%s",
+			 before, after,
+			 params ? 8.0 * (double)a->after / (double)params : 0,
+			 err, a->pending + a->unknown ? ", computing " : "",
+			 "");
+		if (a->pending + a->unknown)
+			snprintf(line + strlen(line), sizeof(line) - strlen(line),
+				 "%zu", a->pending + a->unknown);
+		if (text_make(&t, line, v->env->ascii) == 0) {
+			w_status(v, w, &t, pos, hints, 3);
 			text_release(&t);
 		}
 	} else {
@@ -668,12 +850,17 @@ static int find(struct view *v, size_t from, int dir, int same)
 	return 0;
 }
 
+static enum view_effect plan_input(struct view *v, const char *text,
+				   enum input_event ev);
+
 static enum view_effect tensors_input(struct view *v, const char *text,
 				      enum input_event ev)
 {
 	struct tensors_state *st = v->state;
 
 	st->msg[0] = '\0';
+	if (st->input != IN_SEARCH)
+		return plan_input(v, text, ev);
 	if (ev == INPUT_CANCEL) {
 		/* back where the search began */
 		if (st->origin != TREE_NONE) {
@@ -690,6 +877,319 @@ static enum view_effect tensors_input(struct view *v, const char *text,
 	if (ev == INPUT_DONE)
 		st->origin = TREE_NONE;
 	return VIEW_REDRAW;
+}
+
+/* ---- targets and plans ---- */
+
+/* The tensors at or under node i, in tree order, into *out (malloc'd);
+ * their number, or TREE_NONE when out of memory. */
+static size_t tensors_under(const struct tensors_state *st, size_t i,
+			    size_t **out)
+{
+	size_t n = 0, sn = 0, cap = 16, scap = 16;
+	size_t *res = malloc(cap * sizeof(*res));
+	size_t *stack = malloc(scap * sizeof(*stack));
+
+	if (!res || !stack)
+		goto oom;
+	stack[sn++] = i;
+	while (sn > 0) {
+		const struct tree_node *nd = &st->tree.nodes[stack[--sn]];
+
+		if (nd->tensor) {
+			if (n == cap) {
+				size_t *p = realloc(res, 2 * cap * sizeof(*p));
+
+				if (!p)
+					goto oom;
+				res = p;
+				cap *= 2;
+			}
+			res[n++] = tensor_index(st, nd);
+		}
+		for (size_t k = nd->nkids; k-- > 0;) {
+			if (sn == scap) {
+				size_t *p = realloc(stack, 2 * scap * sizeof(*p));
+
+				if (!p)
+					goto oom;
+				stack = p;
+				scap *= 2;
+			}
+			stack[sn++] = nd->kids[k];
+		}
+	}
+	free(stack);
+	*out = res;
+	return n;
+oom:
+	free(res);
+	free(stack);
+	return TREE_NONE;
+}
+
+/* Step the target of every tensor under node i to the next (dir 1) or
+ * previous (-1) scheme that applies to at least one of them, keep
+ * included; a scheme that does not apply to a tensor keeps it. */
+static void cycle_target(struct view *v, size_t i, int dir)
+{
+	struct tensors_state *st = v->state;
+	size_t *ts, n = tensors_under(st, i, &ts);
+	int cur, pos = 0, ncand = 0;
+	int *cand;
+
+	if (n == TREE_NONE || n == 0) {
+		if (n == 0)
+			free(ts);
+		return;
+	}
+	cand = malloc((nschemes + 1) * sizeof(*cand));
+	if (!cand) {
+		free(ts);
+		return;
+	}
+	cand[ncand++] = PV_KEEP;
+	for (size_t k = 0; k < nschemes; k++)
+		for (size_t j = 0; j < n; j++)
+			if (preview_applies(&st->pv, ts[j], (int)k)) {
+				cand[ncand++] = (int)k;
+				break;
+			}
+	/* where we are: the common target, else keep */
+	cur = st->pv.target[ts[0]];
+	for (size_t j = 1; j < n; j++)
+		if (st->pv.target[ts[j]] != cur)
+			cur = PV_KEEP;
+	for (int k = 0; k < ncand; k++)
+		if (cand[k] == cur)
+			pos = k;
+	pos = (pos + dir + ncand) % ncand;
+	for (size_t j = 0; j < n; j++)
+		preview_set(&st->pv, ts[j], cand[pos]);
+	free(cand);
+	free(ts);
+}
+
+/* Apply scheme s (or PV_KEEP) to every tensor under node i (the sweep
+ * screen's pick). */
+static void tensors_apply(void *owner, size_t i, int s)
+{
+	struct tensors_state *st = owner;
+	size_t *ts, n = tensors_under(st, i, &ts);
+
+	if (n == TREE_NONE)
+		return;
+	for (size_t j = 0; j < n; j++)
+		preview_set(&st->pv, ts[j], s);
+	free(ts);
+}
+
+static void shape_of(const struct tensor *t, struct scheme_shape *sh)
+{
+	memset(sh, 0, sizeof(*sh));
+	sh->ndim = t->ndim < SCHEME_MAX_DIMS ? t->ndim : SCHEME_MAX_DIMS;
+	for (int d = 0; d < sh->ndim; d++)
+		sh->dim[d] = t->shape[d];
+}
+
+/* Write the targets as a short plan to path: temporary file, rename. */
+static int save_plan(struct tensors_state *st, const char *path)
+{
+	const struct model *m = st->pv.m;
+	const char **names = malloc((m->ntensors + 1) * sizeof(*names));
+	const struct scheme **assign = malloc((m->ntensors + 1) * sizeof(*assign));
+	struct plan p;
+	char tmp[512];
+	FILE *f;
+	int rc = -1;
+
+	plan_init(&p);
+	if (!names || !assign) {
+		snprintf(st->msg, sizeof(st->msg), "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < m->ntensors; i++) {
+		names[i] = m->tensors[i].name ? m->tensors[i].name : "";
+		assign[i] = st->pv.target[i] == PV_KEEP ? NULL :
+			    &schemes[st->pv.target[i]];
+	}
+	plan_compress(&p, names, assign, m->ntensors);
+	snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+	f = fopen(tmp, "wx");
+	if (!f) {
+		snprintf(st->msg, sizeof(st->msg), "cannot write '%.100s': %s",
+			 path, strerror(errno));
+		goto out;
+	}
+	if (plan_write(&p, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		snprintf(st->msg, sizeof(st->msg), "cannot write '%.100s': %s",
+			 path, strerror(errno));
+		fclose(f);
+		unlink(tmp);
+		goto out;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		snprintf(st->msg, sizeof(st->msg), "cannot write '%.100s': %s",
+			 path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	snprintf(st->msg, sizeof(st->msg), "saved %zu rule%s to %.120s", p.n,
+		 p.n == 1 ? "" : "s", path);
+	rc = 0;
+out:
+	plan_release(&p);
+	free(names);
+	free(assign);
+	return rc;
+}
+
+/* The most a plan file may hold: plans are short. */
+#define PLAN_FILE_MAX (1 << 20)
+
+/* Read the plan at path and set every tensor's target from it. */
+static int load_plan(struct tensors_state *st, const char *path)
+{
+	const struct model *m = st->pv.m;
+	struct plan p;
+	char *buf = NULL, msg[256];
+	size_t len = 0;
+	FILE *f = fopen(path, "rb");
+	size_t set = 0;
+
+	if (!f) {
+		snprintf(st->msg, sizeof(st->msg), "cannot read '%.100s': %s",
+			 path, strerror(errno));
+		return -1;
+	}
+	buf = malloc(PLAN_FILE_MAX + 1);
+	if (buf)
+		len = fread(buf, 1, PLAN_FILE_MAX + 1, f);
+	fclose(f);
+	if (!buf || len > PLAN_FILE_MAX) {
+		snprintf(st->msg, sizeof(st->msg), "'%.100s': %s", path,
+			 buf ? "larger than 1 MiB: not a plan" : "out of memory");
+		free(buf);
+		return -1;
+	}
+	plan_init(&p);
+	if (plan_parse(&p, path, buf, len, msg, sizeof(msg)) < 0) {
+		snprintf(st->msg, sizeof(st->msg), "%.150s", msg);
+		plan_release(&p);
+		free(buf);
+		return -1;
+	}
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct tensor *t = &m->tensors[i];
+		struct plan_choice c;
+		struct scheme_shape sh;
+
+		shape_of(t, &sh);
+		plan_choose(&p, t->name ? t->name : "", t->dtype, &sh,
+			    t->params, t->nbytes, &c);
+		preview_set(&st->pv, i, c.scheme ?
+			    (int)(c.scheme - schemes) : PV_KEEP);
+		set += c.scheme != NULL;
+	}
+	snprintf(st->msg, sizeof(st->msg),
+		 "loaded %zu rule%s from %.100s: %zu tensor%s quantized",
+		 p.n, p.n == 1 ? "" : "s", path, set, set == 1 ? "" : "s");
+	plan_release(&p);
+	free(buf);
+	return 0;
+}
+
+static enum view_effect plan_input(struct view *v, const char *text,
+				   enum input_event ev)
+{
+	struct tensors_state *st = v->state;
+	int save = st->input == IN_SAVE;
+
+	if (ev == INPUT_EDIT)
+		return VIEW_REDRAW;
+	st->input = IN_SEARCH;
+	if (ev == INPUT_CANCEL)
+		return VIEW_REDRAW;
+	if (!*text)
+		text = st->plan_path;	/* Enter alone: the last one */
+	if (!*text) {
+		snprintf(st->msg, sizeof(st->msg), "no file name given");
+		return VIEW_REDRAW;
+	}
+	if ((save ? save_plan(st, text) : load_plan(st, text)) == 0 &&
+	    text != st->plan_path)
+		snprintf(st->plan_path, sizeof(st->plan_path), "%s", text);
+	return VIEW_LAYOUT;
+}
+
+/* A prompt naming the last plan file: "save plan to [qscope.plan]: ". */
+static const char *plan_prompt(struct tensors_state *st, int save)
+{
+	static char buf[320];
+
+	if (!st->plan_path[0])
+		snprintf(st->plan_path, sizeof(st->plan_path), "qscope.plan");
+	snprintf(buf, sizeof(buf), "%s [%.200s]: ",
+		 save ? "save plan to" : "load plan from", st->plan_path);
+	return buf;
+}
+
+/* ---- the order of work: the selected rows first ---- */
+
+/* Ask for the targets of the tensors under node i; 1 once one started. */
+static int want_node(struct view *v, size_t i)
+{
+	struct tensors_state *st = v->state;
+	size_t *ts, n = tensors_under(st, i, &ts);
+	int started = 0;
+
+	if (n == TREE_NONE)
+		return 0;
+	for (size_t j = 0; j < n && !started; j++)
+		if (st->pv.target[ts[j]] != PV_KEEP)
+			preview_want(&st->pv, v->env, ts[j],
+				     st->pv.target[ts[j]], &started);
+	free(ts);
+	return started;
+}
+
+static enum view_effect tensors_poll(struct view *v)
+{
+	struct tensors_state *st = v->state;
+	enum view_effect eff = preview_collect(&st->pv) ? VIEW_REDRAW :
+			       VIEW_NONE;
+	size_t page = page_rows(v);
+
+	if (!st->pv.ntargets || preview_busy(&st->pv))
+		return eff;
+	if (st->list.n && want_node(v, st->rows[st->list.sel]))
+		return eff;
+	for (size_t r = st->list.top; r < st->list.n && r < st->list.top + page;
+	     r++)
+		if (want_node(v, st->rows[r]))
+			return eff;
+	for (size_t t = 0; t < v->model->ntensors; t++) {
+		int started = 0;
+
+		if (st->pv.target[t] != PV_KEEP)
+			preview_want(&st->pv, v->env, t, st->pv.target[t],
+				     &started);
+		if (started)
+			return eff;
+	}
+	/* last, the norms of the kept tensors (read once, exactly) */
+	for (size_t t = 0; t < v->model->ntensors; t++) {
+		int started = 0;
+		double sxx;
+
+		if (st->pv.target[t] == PV_KEEP &&
+		    !preview_norm(&st->pv, t, &sxx))
+			preview_want(&st->pv, v->env, t, st->norm_scheme,
+				     &started);
+		if (started)
+			break;
+	}
+	return eff;
 }
 
 /* ---- actions ---- */
@@ -786,7 +1286,30 @@ static enum view_effect tensors_act(struct view *v, enum action a)
 		return VIEW_REDRAW;
 	case ACT_SEARCH:
 		st->origin = i;
+		st->input = IN_SEARCH;
 		v->prompt = "/";
+		return VIEW_INPUT;
+	case ACT_FORMAT_NEXT:
+	case ACT_FORMAT_PREV:
+		if (i == TREE_NONE)
+			return VIEW_NONE;
+		cycle_target(v, i, a == ACT_FORMAT_NEXT ? 1 : -1);
+		return VIEW_LAYOUT;
+	case ACT_SWEEP:
+		if (i == TREE_NONE)
+			return VIEW_NONE;
+		st->sweep.pv = &st->pv;
+		st->sweep.tree = &st->tree;
+		st->sweep.node = i;
+		st->sweep.owner = st;
+		st->sweep.apply = tensors_apply;
+		v->push_ops = &view_sweep_ops;
+		v->push_arg = &st->sweep;
+		return VIEW_PUSH;
+	case ACT_PLAN_SAVE:
+	case ACT_PLAN_LOAD:
+		st->input = a == ACT_PLAN_SAVE ? IN_SAVE : IN_LOAD;
+		v->prompt = plan_prompt(st, a == ACT_PLAN_SAVE);
 		return VIEW_INPUT;
 	case ACT_SEARCH_NEXT:
 	case ACT_SEARCH_PREV:
@@ -824,7 +1347,8 @@ static enum view_effect tensors_mouse(struct view *v, int y, int x,
 static const enum action tensors_actions[] = {
 	ACT_OPEN, ACT_EXPAND, ACT_COLLAPSE, ACT_EXPAND_ALL, ACT_FLAT,
 	ACT_SORT, ACT_SORT_REV, ACT_SEARCH, ACT_SEARCH_NEXT, ACT_SEARCH_PREV,
-	ACT_NONE,
+	ACT_FORMAT_NEXT, ACT_FORMAT_PREV, ACT_SWEEP, ACT_PLAN_SAVE,
+	ACT_PLAN_LOAD, ACT_NONE,
 };
 
 const struct view_ops view_tensors_ops = {
@@ -836,5 +1360,6 @@ const struct view_ops view_tensors_ops = {
 	.leave = tensors_leave,
 	.input = tensors_input,
 	.mouse = tensors_mouse,
+	.poll = tensors_poll,
 	.actions = tensors_actions,
 };

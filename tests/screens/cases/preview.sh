@@ -1,0 +1,100 @@
+# tests/screens/cases/preview.sh - the quantization preview in the tree:
+# targets from a plan, error and size live, the sweep, saving the plan
+# (sourced by tests/screens/run.sh).
+
+demo=$PWD/demo/model
+if [ -f "$demo/model.safetensors.index.json" ]; then
+	q=model.layers.0.self_attn.q_proj.weight
+	# what `qscope try` says, as the screens print it
+	want=$("$QSCOPE" try --json "$demo" q8_0 "$q" | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["tensors"][0]["rel_err"] * 100
+print("%.2f%% %.3f%%" % (r, r))')
+	want_row=${want% *}
+	want_sweep=${want#* }
+	printf '# test plan\n*.0.self_attn.q_proj.*  q8_0\n*.mlp.*  Q4_0\n*  keep\n' \
+		>"$tmp/in.plan"
+
+	start 150 40 -- "$demo"
+	wait_for "39 tensors"
+	keys P
+	if wait_for "load plan from [qscope.plan]:"; then
+		ok "preview: P asks for a plan file"
+	else
+		no "preview: P" "no prompt" "$screen"
+	fi
+	keys "$tmp/in.plan" Enter
+	if wait_for "loaded 3 rules" && wait_for "13 tensors quantized" &&
+		line 2 | grep -q "format .*after .*error"; then
+		ok "preview: a plan sets the targets; format, after, error columns"
+	else
+		no "preview: plan loaded" "no columns or message" "$screen"
+	fi
+	keys / 0.self_attn.q_proj Enter
+	if wait_for "$want_row" &&
+		selected | grep -q "q_proj.weight .*q8_0 .*272.0 KiB .*$want_row"; then
+		ok "preview: error of q8_0 on $q equals qscope try ($want_row)"
+	else
+		no "preview: row error" "want q8_0, 272.0 KiB, $want_row" "$screen"
+	fi
+	# the whole model: every error known, the status line says so
+	if wait_gone "computing"; then
+		ok "preview: every figure computed in the background"
+	else
+		no "preview: computing" "still computing" "$screen"
+	fi
+	if line 40 | grep -q "28.1 MiB -> .* bpw, error"; then
+		ok "preview: status line with the bytes before and after"
+	else
+		no "preview: status line" "no totals" "$screen"
+	fi
+	keys t
+	if wait_for "sweep  $q" && wait_for "26 of 26 computed" &&
+		printf '%s\n' "$screen" | grep -q "^ [ *] q8_0  .* 8.50 .*272.0 KiB *$want_sweep"; then
+		ok "sweep: every format on the tensor, q8_0 as try says"
+	else
+		no "sweep" "no q8_0 row with $want_sweep" "$screen"
+	fi
+	if printf '%s\n' "$screen" | grep -q "^ \* keep (stored) .*16.00"; then
+		ok "sweep: the Pareto front marked"
+	else
+		no "sweep: Pareto" "no mark" "$screen"
+	fi
+	keys '?'
+	if wait_for "This screen (sweep)"; then ok "sweep: help"; else no "sweep: help" "" "$screen"; fi
+	keys Escape g Enter
+	if wait_for "tree, by name" && selected | grep -q "q_proj.weight .*binary"; then
+		ok "sweep: Enter sets the chosen format (the smallest: binary)"
+	else
+		no "sweep: Enter" "target not binary" "$screen"
+	fi
+	keys f
+	if wait_for "q_proj.weight" && selected | grep -q "q_proj.weight .*keep"; then
+		ok "f: the next format wraps around to keep"
+	else
+		no "f" "not keep after the last format" "$screen"
+	fi
+	keys F
+	if selected | grep -q "binary" || { sleep 0.3; grab; selected | grep -q binary; }; then
+		ok "F: the previous format"
+	else
+		no "F" "not back to binary" "$screen"
+	fi
+	keys p "$tmp/out.plan" Enter
+	if wait_for "saved" && grep -q "binary" "$tmp/out.plan" &&
+		grep -q "^\*  *keep" "$tmp/out.plan"; then
+		ok "p: the targets saved as a plan"
+	else
+		no "p" "plan not saved: $(cat "$tmp/out.plan" 2>&1)" "$screen"
+	fi
+	keys Q
+	wait_exit
+	# the saved plan gives the same targets through the batch command
+	if "$QSCOPE" plan "$tmp/out.plan" "$demo" | grep -q "$q .*binary"; then
+		ok "p: the saved plan reads back with qscope plan"
+	else
+		no "p: plan" "qscope plan does not give binary to $q"
+	fi
+else
+	skipped "preview" "no demo at $demo (run make)"
+fi
