@@ -62,6 +62,7 @@ static const struct binding bindings[] = {
 	{ 't',           ACT_SWEEP },
 	{ 'p',           ACT_PLAN_SAVE },
 	{ 'P',           ACT_PLAN_LOAD },
+	{ 'w',           ACT_WRITE },
 	{ 'm',           ACT_META },
 	{ KEY_F(7),      ACT_META },
 	{ 'M',           ACT_MEMORY },

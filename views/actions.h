@@ -42,6 +42,7 @@
 	X(SWEEP,      "Quantize",   "every format on this tensor or group: size, error; Enter picks") \
 	X(PLAN_SAVE,  "Quantize",   "save the targets as a plan file")	\
 	X(PLAN_LOAD,  "Quantize",   "load a plan file as the targets")	\
+	X(WRITE,      "Quantize",   "write the model in its targets (safetensors), then check it") \
 	X(META,       "Screens",    "metadata: GGUF keys, __metadata__, config.json") \
 	X(MEMORY,     "Screens",    "memory: the model's size at each number format") \
 	X(DOCTOR,     "Screens",    "dtype doctor: what a BF16/FP16/FP8 cast breaks") \

@@ -33,13 +33,16 @@
 #include <string.h>
 #include <errno.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <wchar.h>
 
 #include "formats/model.h"
 #include "quant/dtype.h"
 #include "quant/plan.h"
 #include "views/preview.h"
+#include "formats/safetensors_write.h"
 #include "views/sweep.h"
+#include "views/write.h"
 #include "views/tree.h"
 #include "views/units.h"
 #include "views/widgets.h"
@@ -86,7 +89,9 @@ struct tensors_state {
 	int fmt_w;
 	int norm_scheme;	/* an exact cast: computes a kept tensor's norm */
 	char plan_path[256];	/* the plan file last saved or loaded */
-	enum { IN_SEARCH, IN_SAVE, IN_LOAD } input;
+	enum { IN_SEARCH, IN_SAVE, IN_LOAD, IN_WRITE } input;
+	struct write_arg write;	/* what the write screen is given */
+	char write_default[1024];
 	struct sweep_arg sweep;	/* what the sweep screen is given */
 };
 
@@ -1107,6 +1112,17 @@ static enum view_effect plan_input(struct view *v, const char *text,
 
 	if (ev == INPUT_EDIT)
 		return VIEW_REDRAW;
+	if (st->input == IN_WRITE) {
+		st->input = IN_SEARCH;
+		if (ev == INPUT_CANCEL)
+			return VIEW_REDRAW;
+		st->write.pv = &st->pv;
+		snprintf(st->write.out, sizeof(st->write.out), "%s",
+			 *text ? text : st->write_default);
+		v->push_ops = &view_write_ops;
+		v->push_arg = &st->write;
+		return VIEW_PUSH;
+	}
 	st->input = IN_SEARCH;
 	if (ev == INPUT_CANCEL)
 		return VIEW_REDRAW;
@@ -1132,6 +1148,47 @@ static const char *plan_prompt(struct tensors_state *st, int save)
 	snprintf(buf, sizeof(buf), "%s [%.200s]: ",
 		 save ? "save plan to" : "load plan from", st->plan_path);
 	return buf;
+}
+
+/* "demo/model" -> "demo/model-qscope/", "x.safetensors" ->
+ * "x-qscope.safetensors": beside the input, never over it. */
+static void default_out(const char *in, char *out, size_t n)
+{
+	struct stat sb;
+	size_t len = strlen(in);
+	const char *dot, *slash;
+
+	while (len > 1 && in[len - 1] == '/')
+		len--;
+	if (stat(in, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		snprintf(out, n, "%.*s-qscope/", (int)len, in);
+		return;
+	}
+	slash = strrchr(in, '/');
+	dot = strrchr(in, '.');
+	if (dot && (!slash || dot > slash + 1))
+		len = (size_t)(dot - in);
+	snprintf(out, n, "%.*s-qscope.safetensors", (int)len, in);
+}
+
+/* Can every target be written as safetensors?  If not, say which. */
+static int check_writable(struct tensors_state *st)
+{
+	for (size_t i = 0; i < st->pv.m->ntensors; i++) {
+		const char *why;
+
+		if (st->pv.target[i] == PV_KEEP)
+			continue;
+		why = safetensors_layout(&schemes[st->pv.target[i]]);
+		if (why) {
+			snprintf(st->msg, sizeof(st->msg),
+				 "%s: %.80s (qscope quantize writes GGUF from a "
+				 "GGUF input)", schemes[st->pv.target[i]].name,
+				 why);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* ---- the order of work: the selected rows first ---- */
@@ -1306,6 +1363,19 @@ static enum view_effect tensors_act(struct view *v, enum action a)
 		v->push_ops = &view_sweep_ops;
 		v->push_arg = &st->sweep;
 		return VIEW_PUSH;
+	case ACT_WRITE: {
+		static char prompt[1100];
+
+		if (check_writable(st) < 0)
+			return VIEW_REDRAW;
+		default_out(v->model->path ? v->model->path : "model",
+			    st->write_default, sizeof(st->write_default));
+		snprintf(prompt, sizeof(prompt), "write safetensors to [%.1000s]: ",
+			 st->write_default);
+		st->input = IN_WRITE;
+		v->prompt = prompt;
+		return VIEW_INPUT;
+	}
 	case ACT_PLAN_SAVE:
 	case ACT_PLAN_LOAD:
 		st->input = a == ACT_PLAN_SAVE ? IN_SAVE : IN_LOAD;
@@ -1348,7 +1418,7 @@ static const enum action tensors_actions[] = {
 	ACT_OPEN, ACT_EXPAND, ACT_COLLAPSE, ACT_EXPAND_ALL, ACT_FLAT,
 	ACT_SORT, ACT_SORT_REV, ACT_SEARCH, ACT_SEARCH_NEXT, ACT_SEARCH_PREV,
 	ACT_FORMAT_NEXT, ACT_FORMAT_PREV, ACT_SWEEP, ACT_PLAN_SAVE,
-	ACT_PLAN_LOAD, ACT_NONE,
+	ACT_PLAN_LOAD, ACT_WRITE, ACT_NONE,
 };
 
 const struct view_ops view_tensors_ops = {

@@ -98,3 +98,50 @@ print("%.2f%% %.3f%%" % (r, r))')
 else
 	skipped "preview" "no demo at $demo (run make)"
 fi
+
+# ---- writing from the browser ----
+
+if [ -f "$demo/model.safetensors.index.json" ]; then
+	mkdir -p "$tmp/w"
+	cp "$demo"/* "$tmp/w/"
+	printf '*.mlp.* int4-g128\n*.self_attn.* fp8-e4m3\n* keep\n' >"$tmp/w.plan"
+	before=$(cat "$tmp/w/"* | cksum)
+	start 120 30 -- "$tmp/w"
+	wait_for "39 tensors"
+	keys P "$tmp/w.plan" Enter
+	wait_for "loaded 3 rules"
+	keys w
+	if wait_for "write safetensors to [$tmp/w-qscope/]:"; then
+		ok "w: asks where, beside the input"
+	else
+		no "w" "no prompt" "$screen"
+	fi
+	keys Enter
+	if wait_for "wrote 4 files" && wait_for "verified: 9830400 values" &&
+		[ -f "$tmp/w-qscope/model.safetensors.index.json" ] &&
+		[ "$(cat "$tmp/w/"* | cksum)" = "$before" ]; then
+		ok "w: written, shards like the input, verified, input unchanged"
+	else
+		no "w: write" "not written or not verified" "$screen"
+	fi
+	keys Escape w Enter
+	if wait_for "exists" && wait_for "Enter replaces it"; then
+		ok "w: an existing target needs a confirmation"
+	else
+		no "w: exists" "no question" "$screen"
+	fi
+	keys Escape
+	if wait_gone "exists" && wait_for "39 tensors"; then
+		ok "w: Esc keeps the existing target"
+	else
+		no "w: Esc" "not back" "$screen"
+	fi
+	keys Q
+	wait_exit
+	# the output opens, its quantized weights as logical tensors
+	if "$QSCOPE" list "$tmp/w-qscope" | grep -q "mlp.gate_proj.weight .*ct-int4-g128"; then
+		ok "w: the output opens with its int4 layout read back"
+	else
+		no "w: reopen" "$("$QSCOPE" list "$tmp/w-qscope" 2>&1 | head -5)"
+	fi
+fi
