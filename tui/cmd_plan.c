@@ -34,11 +34,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/planfile.h"
 #include "quant/plan.h"
 #include "tui/cmds.h"
 #include "views/units.h"
 
-#define PLAN_MAX_BYTES ((size_t)16 << 20)
 
 static const char plan_usage[] =
 	"usage: qscope plan [--llama-quantize [-o OUT]] PLAN PATH\n";
@@ -120,30 +120,12 @@ static void shell_word(const char *s)
 
 static int read_plan(struct plan *p, const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf, msg[1024];
-	size_t n;
-	int rc;
+	char msg[1024];
 
-	if (!f) {
-		fprintf(stderr, "qscope: '%s': %s\n", path, strerror(errno));
-		return -1;
-	}
-	buf = xmalloc(PLAN_MAX_BYTES + 1);
-	n = fread(buf, 1, PLAN_MAX_BYTES + 1, f);
-	rc = ferror(f);
-	fclose(f);
-	if (rc || n > PLAN_MAX_BYTES) {
-		fprintf(stderr, "qscope: '%s': %s\n", path,
-			rc ? strerror(errno) : "too large for a plan");
-		free(buf);
-		return -1;
-	}
-	rc = plan_parse(p, path, buf, n, msg, sizeof(msg));
-	free(buf);
-	if (rc)
-		fprintf(stderr, "qscope: %s\n", msg);
-	return rc;
+	if (plan_read_file(p, path, msg, sizeof(msg)) == 0)
+		return 0;
+	fprintf(stderr, "qscope: %s\n", msg);
+	return -1;
 }
 
 static void choose_all(const struct plan *p, const struct model *m,

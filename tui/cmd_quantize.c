@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "formats/gguf.h"
+#include "formats/planfile.h"
 #include "formats/safetensors_write.h"
 #include "quant/plan.h"
 #include "tui/cmds.h"
@@ -58,7 +59,6 @@
 #define PROGRESS_EVERY 0.1	/* seconds between progress redraws */
 
 /* The largest plan file we read: a plan is a few lines. */
-#define PLAN_MAX_BYTES ((size_t)16 << 20)
 
 static const char quantize_usage[] =
 	"usage: qscope quantize PATH --plan PLAN -o OUT [--format safetensors|gguf] [--force]\n"
@@ -264,51 +264,15 @@ static enum dtype gguf_type_of(const struct scheme *s)
 	return DT_NONE;
 }
 
-/* Read a whole (small) file; NULL with a message printed. */
-static char *read_small(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	size_t n = 0;
-
-	if (!f) {
-		fprintf(stderr, "qscope: '%s': %s\n", path, strerror(errno));
-		return NULL;
-	}
-	buf = xmalloc(PLAN_MAX_BYTES + 1);
-	n = fread(buf, 1, PLAN_MAX_BYTES + 1, f);
-	if (ferror(f)) {
-		fprintf(stderr, "qscope: '%s': %s\n", path, strerror(errno));
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	if (n > PLAN_MAX_BYTES) {
-		fprintf(stderr, "qscope: '%s': larger than %zu bytes; not a plan\n",
-			path, PLAN_MAX_BYTES);
-		free(buf);
-		return NULL;
-	}
-	*len = n;
-	return buf;
-}
-
 /* Parse the plan file at path into p; 0, or -1 after a message. */
 static int load_plan(struct plan *p, const char *path)
 {
 	char msg[1024];
-	size_t len = 0;
-	char *buf = read_small(path, &len);
-	int rc;
 
-	if (!buf)
-		return -1;
-	rc = plan_parse(p, path, buf, len, msg, sizeof(msg));
-	free(buf);
-	if (rc)
-		fprintf(stderr, "qscope: %s\n", msg);
-	return rc;
+	if (plan_read_file(p, path, msg, sizeof(msg)) == 0)
+		return 0;
+	fprintf(stderr, "qscope: %s\n", msg);
+	return -1;
 }
 
 static int is_dir(const char *p)

@@ -741,6 +741,7 @@ int tui_run(struct model *m, const struct tui_options *o, struct err *e)
 	sh.env.keys = keys_of;
 	sh.env.job_start = worker_start;
 	sh.env.job_stop = worker_stop;
+	sh.env.plan = o->plan;
 	got_int = got_term = 0;
 
 	if (pipe(term.wake) < 0 || set_nonblock_cloexec(term.wake[0]) < 0 ||

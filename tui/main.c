@@ -19,10 +19,11 @@
 
 #include "formats/model.h"
 #include "tui/cmds.h"
+#include "formats/planfile.h"
 #include "tui/tui.h"
 
 static const char usage_text[] =
-	"usage: qscope [--color=WHEN] [--ascii] [--no-mouse] [PATH]\n"
+	"usage: qscope [--color=WHEN] [--ascii] [--no-mouse] [--plan PLAN] [PATH]\n"
 	"       qscope list [--json] PATH\n"
 	"       qscope meta [--json] PATH\n"
 	"       qscope stats [--json] [--bins N] PATH [NAME...]\n"
@@ -62,6 +63,7 @@ static const char usage_text[] =
 	"  --color=WHEN   auto (default; off when NO_COLOR is set), always, never\n"
 	"  --ascii        draw with ASCII characters only\n"
 	"  --no-mouse     leave the mouse to the terminal (select, copy)\n"
+	"  --plan PLAN    start the browser with the targets of a plan file\n"
 	"  -h, --help     show this help\n"
 	"  -V, --version  show the version\n"
 	"\n"
@@ -221,6 +223,21 @@ static const char *demo_path(char *buf, size_t n)
 	return buf;
 }
 
+/* Is path a plan file qscope can read?  0, or -1 after a message. */
+static int check_plan_file(const char *path)
+{
+	char msg[1024];
+	struct plan p;
+	int rc;
+
+	plan_init(&p);
+	rc = plan_read_file(&p, path, msg, sizeof(msg));
+	if (rc < 0)
+		fprintf(stderr, "qscope: %s\n", msg);
+	plan_release(&p);
+	return rc;
+}
+
 static int run_tui(const char *path, const struct tui_options *o)
 {
 	struct model m;
@@ -236,6 +253,8 @@ static int run_tui(const char *path, const struct tui_options *o)
 			return EXIT_BAD;
 		}
 	}
+	if (o->plan && check_plan_file(o->plan) < 0)
+		return EXIT_BAD;	/* said before the screen takes over */
 	if (open_or_report(&m, path))
 		return EXIT_BAD;
 	rc = tui_run(&m, o, &e);
@@ -269,11 +288,12 @@ int main(int argc, char **argv)
 		{ "color", required_argument, NULL, 'c' },
 		{ "ascii", no_argument, NULL, 'a' },
 		{ "no-mouse", no_argument, NULL, 'M' },
+		{ "plan", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct tui_options o = { TUI_COLOR_AUTO, 0, 0 };
+	struct tui_options o = { TUI_COLOR_AUTO, 0, 0, NULL };
 	int c;
 
 	/* Characters only: numbers are read and written in the C locale. */
@@ -294,6 +314,9 @@ int main(int argc, char **argv)
 			break;
 		case 'M':
 			o.no_mouse = 1;
+			break;
+		case 'p':
+			o.plan = optarg;
 			break;
 		case 'a':
 			o.ascii = 1;

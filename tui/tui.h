@@ -17,6 +17,8 @@ struct tui_options {
 	enum tui_color color;
 	int ascii;		/* draw with ASCII only, whatever the locale */
 	int no_mouse;		/* leave the mouse to the terminal */
+	const char *plan;	/* a plan file whose targets the tree starts
+				 * with (already checked), or NULL */
 };
 
 /* Run the interactive browser on m until the person quits.  Returns 0, or

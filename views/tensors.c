@@ -40,6 +40,7 @@
 #include "quant/dtype.h"
 #include "quant/plan.h"
 #include "views/preview.h"
+#include "formats/planfile.h"
 #include "formats/safetensors_write.h"
 #include "views/sweep.h"
 #include "views/write.h"
@@ -115,6 +116,8 @@ struct layout {
 
 /* Width of the error column: "~12.34%". */
 #define ERR_W	7
+
+static int load_plan(struct tensors_state *st, const char *path);
 
 static const char *const sort_names[TREE_NSORTS] = { "name", "size", "dtype" };
 
@@ -357,6 +360,11 @@ static int tensors_enter(struct view *v, const struct model *m, struct err *e)
 		goto oom;
 	if (make_totals(st, m, ascii) < 0)
 		goto oom;
+	if (v->env->plan) {
+		load_plan(st, v->env->plan);	/* says how it went */
+		snprintf(st->plan_path, sizeof(st->plan_path), "%s",
+			 v->env->plan);
+	}
 	return 0;
 oom:
 	err_set(e, "out of memory while listing the tensors");
@@ -1049,39 +1057,19 @@ out:
 	return rc;
 }
 
-/* The most a plan file may hold: plans are short. */
-#define PLAN_FILE_MAX (1 << 20)
 
 /* Read the plan at path and set every tensor's target from it. */
 static int load_plan(struct tensors_state *st, const char *path)
 {
 	const struct model *m = st->pv.m;
 	struct plan p;
-	char *buf = NULL, msg[256];
-	size_t len = 0;
-	FILE *f = fopen(path, "rb");
+	char msg[256];
 	size_t set = 0;
 
-	if (!f) {
-		snprintf(st->msg, sizeof(st->msg), "cannot read '%.100s': %s",
-			 path, strerror(errno));
-		return -1;
-	}
-	buf = malloc(PLAN_FILE_MAX + 1);
-	if (buf)
-		len = fread(buf, 1, PLAN_FILE_MAX + 1, f);
-	fclose(f);
-	if (!buf || len > PLAN_FILE_MAX) {
-		snprintf(st->msg, sizeof(st->msg), "'%.100s': %s", path,
-			 buf ? "larger than 1 MiB: not a plan" : "out of memory");
-		free(buf);
-		return -1;
-	}
 	plan_init(&p);
-	if (plan_parse(&p, path, buf, len, msg, sizeof(msg)) < 0) {
+	if (plan_read_file(&p, path, msg, sizeof(msg)) < 0) {
 		snprintf(st->msg, sizeof(st->msg), "%.150s", msg);
 		plan_release(&p);
-		free(buf);
 		return -1;
 	}
 	for (size_t i = 0; i < m->ntensors; i++) {
@@ -1100,7 +1088,6 @@ static int load_plan(struct tensors_state *st, const char *path)
 		 "loaded %zu rule%s from %.100s: %zu tensor%s quantized",
 		 p.n, p.n == 1 ? "" : "s", path, set, set == 1 ? "" : "s");
 	plan_release(&p);
-	free(buf);
 	return 0;
 }
 

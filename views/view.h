@@ -76,6 +76,7 @@ struct view_env {
 	 */
 	void (*job_start)(struct job *j);
 	void (*job_stop)(struct job *j);
+	const char *plan;	/* --plan: the targets to start with, or NULL */
 };
 
 /* What act() asks of tui/; several may be or-ed together. */

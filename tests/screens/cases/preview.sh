@@ -145,3 +145,25 @@ if [ -f "$demo/model.safetensors.index.json" ]; then
 		no "w: reopen" "$("$QSCOPE" list "$tmp/w-qscope" 2>&1 | head -5)"
 	fi
 fi
+
+# ---- --plan at start ----
+
+if [ -f "$demo/model.safetensors.index.json" ]; then
+	start 150 40 -- --plan "$tmp/in.plan" "$demo"
+	if wait_for "loaded 3 rules" && line 2 | grep -q "format .*after .*error"; then
+		ok "--plan: the tree starts with the plan's targets"
+	else
+		no "--plan" "no targets" "$screen"
+	fi
+	keys Q
+	wait_exit
+	printf 'x q4k\n' >"$tmp/bad.plan"
+	err=$("$QSCOPE" --plan "$tmp/bad.plan" "$demo" 2>&1 </dev/null)
+	rc=$?
+	case $err in
+	*"bad.plan:1: unknown scheme 'q4k'"*)
+		[ $rc -eq 2 ] && ok "--plan: a bad plan is refused before the screen, exit 2" ||
+			no "--plan bad" "exit $rc" ;;
+	*) no "--plan bad" "exit $rc: $err" ;;
+	esac
+fi
