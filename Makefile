@@ -41,7 +41,9 @@ LIBS        := $(shell $(PKG_CONFIG) --libs $(UI_PKGS) $(CORE_PKGS) 2>/dev/null)
 # quantized bytes (FORMATS.md 2.5.0).
 QS_CFLAGS = -std=c11 -Wall -Wextra -Werror -MMD -MP -I. \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -ffp-contract=off \
-	-DQSCOPE_VERSION='"$(VERSION)"' $(CORE_CFLAGS)
+	-DQSCOPE_VERSION='"$(VERSION)"' $(CORE_CFLAGS) \
+	-fstack-protector-strong \
+	$(if $(findstring -O0,$(CFLAGS)),,-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
 
 QUIET_CC = $(if $(V),,@echo '  CC    $@';)
 QUIET_LD = $(if $(V),,@echo '  LD    $@';)
@@ -144,6 +146,8 @@ clean:
 
 # fuzz and lint targets (clang libFuzzer harnesses, static analysis)
 -include tests/fuzz/fuzz.mk
+# make bench-scale: 7B-sized synthetic checkpoints (bench/scale/)
+-include bench/scale.mk
 
 .PHONY: all demo bench check check-asan install uninstall clean FORCE
 .DELETE_ON_ERROR:

@@ -6,16 +6,25 @@
  * its first bytes is opened (natural name order, as a folder is), config.json
  * becomes metadata, and a safetensors index is skipped because its shards
  * are members too.  So a model folder packed as one archive opens like the
- * folder.  When the members are not the shards of one model, each tensor
- * name is prefixed with its member ("dir/a.npy:").
+ * folder.  When the members are not the shards of one model (the rule of a
+ * folder: same_checkpoint(), or safetensors beside their index), each
+ * tensor name is prefixed with its member ("dir/a.npy:") and the metadata
+ * entry "checkpoints" names the members.  A zip laid out as a PyTorch
+ * checkpoint whose first member did not show it goes to formats/torch.c.
  *
- * A zip's stored members are read in place (formats/zip.h); everything else
- * is decompressed once through libarchive, into memory when small and into
- * an unlinked temporary file when not, and then mapped.  Nothing is written
- * to disk under a name from the archive.  Decompression bombs are refused:
- * ARCHIVE_MAX_BYTES in all, and no more than ARCHIVE_MAX_RATIO times the
- * archive's size once past ARCHIVE_RATIO_FLOOR.
+ * A zip's stored members are read in place and its deflated ones inflated
+ * as they stream (formats/zip.h); everything else is decompressed once
+ * through libarchive; either way into memory when small and into an
+ * unlinked temporary file when not, and then mapped.  Nothing is written
+ * to disk under a name from the archive.
+ *
+ * The limits against decompression bombs are defined here, for zip.c too
+ * (formats/zip.h: unpack_limits()): ARCHIVE_MAX_BYTES in all, and no more
+ * than ARCHIVE_MAX_RATIO times the file's size once past
+ * ARCHIVE_RATIO_FLOOR; QSCOPE_MAX_UNPACKED and QSCOPE_MAX_RATIO override
+ * the first two.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,14 +37,127 @@
 #include "formats/formats.h"
 #include "formats/zip.h"
 
-/* Limits against decompression bombs (over all members). */
+/* Limits against decompression bombs (over all members of one file). */
 #define ARCHIVE_MAX_BYTES (64ull << 30)
 #define ARCHIVE_MAX_RATIO 200ull
 #define ARCHIVE_RATIO_FLOOR (64ull << 20)
 /* A member larger than this goes to a temporary file, not to memory. */
 #define ARCHIVE_MEMORY_MAX (64ull << 20)
+#define ENV_MAX_BYTES "QSCOPE_MAX_UNPACKED"
+#define ENV_MAX_RATIO "QSCOPE_MAX_RATIO"
 /* More members than this is not a model. */
 #define ARCHIVE_MAX_MEMBERS 100000
+
+/*
+ * A size from the environment: digits, then optionally K, M, G, T (powers
+ * of 1024), optionally followed by "B" or "iB"; 0 if malformed or zero.
+ */
+static uint64_t parse_size(const char *v, int with_unit)
+{
+	static const char units[] = "KMGT";
+	uint64_t n = 0;
+	const char *u;
+
+	if (!isdigit((unsigned char)*v))
+		return 0;
+	for (; isdigit((unsigned char)*v); v++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return 0;
+		n = n * 10 + (uint64_t)(*v - '0');
+	}
+	if (*v && with_unit &&
+	    (u = strchr(units, toupper((unsigned char)*v))) != NULL) {
+		int shift = 10 * (int)(u - units + 1);
+
+		if (n > UINT64_MAX >> shift)
+			return 0;
+		n <<= shift;
+		v++;
+		if (*v == 'i')
+			v++;
+		if (*v == 'B')
+			v++;
+	} else if (*v && with_unit && *v == 'B') {
+		v++;
+	}
+	return *v ? 0 : n;
+}
+
+int unpack_limits(struct unpack_limits *l, struct err *e)
+{
+	const char *v;
+
+	l->max_bytes = ARCHIVE_MAX_BYTES;
+	l->max_ratio = ARCHIVE_MAX_RATIO;
+	l->ratio_floor = ARCHIVE_RATIO_FLOOR;
+	l->memory_max = ARCHIVE_MEMORY_MAX;
+	if ((v = getenv(ENV_MAX_BYTES)) && *v &&
+	    !(l->max_bytes = parse_size(v, 1))) {
+		err_set(e, "%s='%.40s' is not a size (bytes, or a number with K, M, G or T)",
+			ENV_MAX_BYTES, v);
+		return -1;
+	}
+	if ((v = getenv(ENV_MAX_RATIO)) && *v &&
+	    !(l->max_ratio = parse_size(v, 0))) {
+		err_set(e, "%s='%.40s' is not a whole number above 0",
+			ENV_MAX_RATIO, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* "64 GiB", "1.5 GiB" or "12345 bytes", for messages. */
+static void size_text(char *buf, size_t n, uint64_t b)
+{
+	if (b >= 1ull << 30)
+		snprintf(buf, n, "%.4g GiB", (double)b / (1ull << 30));
+	else if (b >= 1ull << 20)
+		snprintf(buf, n, "%.4g MiB", (double)b / (1ull << 20));
+	else
+		snprintf(buf, n, "%llu bytes", (unsigned long long)b);
+}
+
+int unpack_allowed(const struct unpack_limits *l, uint64_t total,
+		   uint64_t in_size, const char *path, const char *what,
+		   struct err *e)
+{
+	char lim[64];
+
+	if (total > l->max_bytes) {
+		size_text(lim, sizeof(lim), l->max_bytes);
+		err_set(e, "'%s': %s%s%sunpacks to more than %s (limit against decompression bombs); set %s to allow more",
+			path, what ? "zip member '" : "", what ? what : "",
+			what ? "' " : "", lim, ENV_MAX_BYTES);
+		return 0;
+	}
+	if (total > l->ratio_floor && total / l->max_ratio > in_size) {
+		err_set(e, "'%s': %s%s%sexpands more than %llux (limit against decompression bombs); set %s to allow more",
+			path, what ? "zip member '" : "", what ? what : "",
+			what ? "' " : "", (unsigned long long)l->max_ratio,
+			ENV_MAX_RATIO);
+		return 0;
+	}
+	return 1;
+}
+
+int unpack_tempfile(struct err *e)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	snprintf(path, sizeof(path), "%s/qscope-XXXXXX", dir);
+	fd = mkstemp(path);
+	if (fd < 0) {
+		err_set(e, "cannot make a temporary file in '%s': %s", dir,
+			strerror(errno));
+		return -1;
+	}
+	unlink(path);
+	return fd;
+}
 
 static int is_tar(const unsigned char *h, size_t len)
 {
@@ -67,6 +189,7 @@ struct members {
 	size_t n, alloc;
 	uint64_t total;		/* decompressed bytes so far */
 	uint64_t in_size;	/* the archive's own size */
+	struct unpack_limits lim;
 };
 
 static void members_release(struct members *ms)
@@ -88,46 +211,21 @@ static void members_add(struct members *ms, const char *name,
 	ms->n++;
 }
 
-/* May the archive give out more bytes, having given total? */
-static int within_limits(const struct members *ms, uint64_t total,
-			 const char *path, struct err *e)
-{
-	if (total > ARCHIVE_MAX_BYTES) {
-		err_set(e, "'%s': decompresses to more than %llu GiB (limit against decompression bombs)",
-			path, ARCHIVE_MAX_BYTES >> 30);
-		return 0;
-	}
-	if (total > ARCHIVE_RATIO_FLOOR &&
-	    total / ARCHIVE_MAX_RATIO > ms->in_size) {
-		err_set(e, "'%s': decompresses to more than %llu times its size (limit against decompression bombs)",
-			path, ARCHIVE_MAX_RATIO);
-		return 0;
-	}
-	return 1;
-}
-
 /* Where a member's bytes go: memory, then a temporary file once large. */
 struct sink {
 	unsigned char *buf;
 	size_t len, cap;
 	int fd;			/* -1 while in memory */
+	uint64_t memory_max;	/* to a file past this many bytes */
 };
 
 static int sink_to_file(struct sink *s, struct err *e)
 {
-	const char *dir = getenv("TMPDIR");
-	char path[4096];
 	size_t off = 0;
 
-	snprintf(path, sizeof(path), "%s/qscope-XXXXXX",
-		 dir && *dir ? dir : "/tmp");
-	s->fd = mkstemp(path);
-	if (s->fd < 0) {
-		err_set(e, "cannot make a temporary file in '%s': %s",
-			dir && *dir ? dir : "/tmp", strerror(errno));
+	s->fd = unpack_tempfile(e);
+	if (s->fd < 0)
 		return -1;
-	}
-	unlink(path);
 	while (off < s->len) {
 		ssize_t w = write(s->fd, s->buf + off, s->len - off);
 
@@ -148,7 +246,7 @@ static int sink_to_file(struct sink *s, struct err *e)
 
 static int sink_write(struct sink *s, const void *p, size_t n, struct err *e)
 {
-	if (s->fd < 0 && s->len + n > ARCHIVE_MEMORY_MAX &&
+	if (s->fd < 0 && s->len + n > s->memory_max &&
 	    sink_to_file(s, e) != 0)
 		return -1;
 	if (s->fd >= 0) {
@@ -254,7 +352,7 @@ static int read_libarchive(struct model *m, struct source *src,
 	}
 	while ((r = archive_read_next_header(a, &ent)) == ARCHIVE_OK ||
 	       r == ARCHIVE_WARN) {
-		struct sink s = { NULL, 0, 0, -1 };
+		struct sink s = { NULL, 0, 0, -1, ms->lim.memory_max };
 		const char *name = archive_entry_pathname(ent);
 		char *owned_name = NULL, *path;
 		struct source *ms_src;
@@ -274,7 +372,8 @@ static int read_libarchive(struct model *m, struct source *src,
 		path = member_path(src->path, name);
 		while ((got = archive_read_data(a, buf, sizeof(buf))) > 0) {
 			ms->total += (uint64_t)got;
-			if (!within_limits(ms, ms->total, src->path, e) ||
+			if (!unpack_allowed(&ms->lim, ms->total, ms->in_size,
+					    src->path, NULL, e) ||
 			    sink_write(&s, buf, (size_t)got, e) != 0)
 				break;
 			got = 0;
@@ -319,37 +418,18 @@ static int read_zip(struct model *m, struct source *src, struct members *ms,
 		return -1;
 	for (size_t i = 0; i < z.n; i++) {
 		const struct zip_member *zm = &z.members[i];
-		const unsigned char *data;
-		void *owned;
 		struct source *s;
-		uint64_t limit = ARCHIVE_MAX_BYTES - ms->total;
 		char *path;
 
 		if (!*zm->name || zm->name[strlen(zm->name) - 1] == '/')
 			continue;
-		if (zm->method != ZIP_STORED) {
-			uint64_t ratio = src->size > UINT64_MAX /
-							     ARCHIVE_MAX_RATIO ?
-						 UINT64_MAX :
-						 src->size * ARCHIVE_MAX_RATIO;
-
-			if (ratio < ARCHIVE_RATIO_FLOOR)
-				ratio = ARCHIVE_RATIO_FLOOR;
-			if (ratio - ms->total < limit && ratio > ms->total)
-				limit = ratio - ms->total;
-			else if (ratio <= ms->total)
-				limit = 0;
-		}
-		if (zip_member_data(src, zm, limit, &data, &owned, e) != 0)
+		if (ms->n >= ARCHIVE_MAX_MEMBERS) {
+			err_set(e, "'%s': more than %d members", src->path,
+				ARCHIVE_MAX_MEMBERS);
 			goto out;
-		path = member_path(src->path, zm->name);
-		if (owned) {
-			ms->total += zm->usize;
-			s = model_add_source_buffer(m, path, owned, zm->usize);
-		} else {
-			s = model_add_source_view(m, path, src, zm->data_offset,
-						  zm->usize, e);
 		}
+		path = member_path(src->path, zm->name);
+		s = zip_member_source(m, &z, src, zm, UINT64_MAX, path, e);
 		free(path);
 		if (!s)
 			goto out;
@@ -403,14 +483,16 @@ static const struct format *member_format(const struct member *mb)
 
 static int archive_open(struct model *m, struct source *src, struct err *e)
 {
-	struct members ms = { NULL, 0, 0, 0, src->size };
+	struct members ms = { .in_size = src->size };
 	const struct format **fmts = NULL;
 	size_t nck = 0;
-	int rc = -1, raw = 0, prefix = 0, have_config = 0;
+	int rc = -1, raw = 0, prefix = 0, have_config = 0, has_index = 0;
 	const char *dir0 = NULL;
 	size_t dir0len = 0;
 
 	e->msg[0] = '\0';
+	if (unpack_limits(&ms.lim, e) != 0)
+		return -1;
 	if (zip_sniff(src->data, (size_t)src->size)) {
 		struct zip z;
 
@@ -420,6 +502,12 @@ static int archive_open(struct model *m, struct source *src, struct err *e)
 			zip_release(&z);
 			m->format = "npz";
 			return npz_open_source(m, src, e);
+		}
+		/* A PyTorch checkpoint whose first member did not say so. */
+		if (torch_zip_layout(&z)) {
+			zip_release(&z);
+			m->format = format_torch.name;
+			return format_torch.open(m, src, e);
 		}
 		zip_release(&z);
 		m->format = "zip";
@@ -433,6 +521,9 @@ static int archive_open(struct model *m, struct source *src, struct err *e)
 		qsort(ms.v, ms.n, sizeof(*ms.v), cmp_members);
 
 	fmts = xcalloc(ms.n ? ms.n : 1, sizeof(*fmts));
+	for (size_t i = 0; i < ms.n; i++)
+		if (strstr(base_name(ms.v[i].name), ".safetensors.index.json"))
+			has_index = 1;
 	for (size_t i = 0; i < ms.n; i++) {
 		const char *slash;
 		size_t dl;
@@ -440,16 +531,18 @@ static int archive_open(struct model *m, struct source *src, struct err *e)
 		fmts[i] = member_format(&ms.v[i]);
 		if (!fmts[i])
 			continue;
-		/* Unprefixed only for one checkpoint, or for the
-		 * safetensors shards of one folder. */
+		/* Unprefixed only for one checkpoint, or the shards of
+		 * one model (as in a folder: same_checkpoint()), or the
+		 * safetensors of one folder beside their index. */
 		slash = strrchr(ms.v[i].name, '/');
 		dl = slash ? (size_t)(slash - ms.v[i].name) : 0;
 		if (nck == 0) {
 			dir0 = ms.v[i].name;
 			dir0len = dl;
 		}
-		if (fmts[i] != &format_safetensors || dl != dir0len ||
-		    memcmp(dir0, ms.v[i].name, dl) != 0)
+		if (!same_checkpoint(dir0, ms.v[i].name) &&
+		    (!has_index || fmts[i] != &format_safetensors ||
+		     dl != dir0len || memcmp(dir0, ms.v[i].name, dl) != 0))
 			prefix = 1;
 		nck++;
 	}
@@ -474,6 +567,20 @@ static int archive_open(struct model *m, struct source *src, struct err *e)
 			json_decref(j);
 		}
 		e->msg[0] = '\0';
+	}
+	if (prefix) {
+		/* Which members are separate checkpoints (as a folder). */
+		json_t *list = json_array();
+
+		for (size_t i = 0; i < ms.n; i++) {
+			char clean[1024];
+
+			if (fmts[i])
+				json_array_append_new(list,
+					json_string(text_sanitize(ms.v[i].name,
+						clean, sizeof(clean))));
+		}
+		model_add_meta(m, "checkpoints", "json", list);
 	}
 	for (size_t i = 0; i < ms.n; i++) {
 		char *pfx = NULL;

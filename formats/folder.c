@@ -5,6 +5,15 @@
  * *.safetensors.index.json) decides which shards make the model; without
  * one, every file in the folder that a reader recognises by its first bytes
  * is opened, in natural name order.  config.json becomes metadata.
+ *
+ * Files that are not the shards of one model (model-a.safetensors beside
+ * model-b.safetensors, a .gguf beside a .safetensors, several .npy arrays)
+ * are all listed, each tensor name prefixed with its file
+ * ("model-a.safetensors:lm_head.weight"), and the metadata entry
+ * "checkpoints" names the separate files; one of them opens alone by its
+ * path.  Shards (an index, or names PREFIX-00001-of-00003.EXT) stay one
+ * model without prefixes.  formats/archive.c follows the same rule for the
+ * members of an archive (same_checkpoint()).
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -55,6 +64,47 @@ static int ends_with(const char *s, const char *suffix)
 	size_t n = strlen(s), k = strlen(suffix);
 
 	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/*
+ * The shard pattern of a file name: PREFIX-DIGITS-of-DIGITS.EXT.  Sets
+ * *at and *len to the first DIGITS (the shard number) and returns 1, or
+ * returns 0 for any other name.
+ */
+static int shard_number(const char *name, size_t *at, size_t *len)
+{
+	const char *p = name;
+
+	while ((p = strstr(p, "-of-")) != NULL) {
+		const char *d = p, *q = p + 4;
+
+		while (d > name && isdigit((unsigned char)d[-1]))
+			d--;
+		if (d < p && d > name && d[-1] == '-' &&
+		    isdigit((unsigned char)*q)) {
+			while (isdigit((unsigned char)*q))
+				q++;
+			if (*q == '.' || *q == '\0') {
+				*at = (size_t)(d - name);
+				*len = (size_t)(p - d);
+				return 1;
+			}
+		}
+		p += 4;
+	}
+	return 0;
+}
+
+int same_checkpoint(const char *a, const char *b)
+{
+	size_t ai, al, bi, bl;
+
+	if (strcmp(a, b) == 0)
+		return 1;
+	if (!shard_number(a, &ai, &al) || !shard_number(b, &bi, &bl))
+		return 0;
+	return ai == bi && strncmp(a, b, ai) == 0 &&
+	       strcmp(a + ai + al, b + bi + bl) == 0;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -122,7 +172,7 @@ int folder_open(struct model *m, const char *dir, struct err *e)
 	struct dirent *de;
 	char **names = NULL, *index = NULL;
 	size_t n = 0, alloc = 0, opened = 0;
-	int rc = -1;
+	int rc = -1, separate = 0;
 
 	if (!d) {
 		err_set(e, "'%s': %s", dir, strerror(errno));
@@ -176,14 +226,19 @@ int folder_open(struct model *m, const char *dir, struct err *e)
 		rc = safetensors_open_index(m, src, e);
 		goto out;
 	}
+	/* The checkpoint files; are they one model? */
 	for (size_t i = 0; i < n; i++) {
 		char *p = join(dir, names[i]);
 
 		if (looks_like_checkpoint(p)) {
-			if (model_open_file(m, p, e)) {
-				free(p);
-				goto out;
-			}
+			/* Checkpoints first, in order; the rest after. */
+			char *t = names[opened];
+
+			names[opened] = names[i];
+			names[i] = t;
+			if (opened && !same_checkpoint(names[0],
+						       names[opened]))
+				separate = 1;
 			opened++;
 		}
 		free(p);
@@ -191,6 +246,33 @@ int folder_open(struct model *m, const char *dir, struct err *e)
 	if (!opened) {
 		err_set(e, "'%s': no checkpoint files in this folder", dir);
 		goto out;
+	}
+	if (separate) {
+		json_t *list = json_array();
+
+		for (size_t i = 0; i < opened; i++) {
+			char clean[1024];
+
+			json_array_append_new(list, json_string(text_sanitize(
+				names[i], clean, sizeof(clean))));
+		}
+		model_add_meta(m, "checkpoints", "json", list);
+	}
+	for (size_t i = 0; i < opened; i++) {
+		char *p = join(dir, names[i]), *pfx = NULL;
+		int r;
+
+		if (separate) {
+			pfx = xmalloc(strlen(names[i]) + 2);
+			sprintf(pfx, "%s:", names[i]);
+			m->tensor_prefix = pfx;
+		}
+		r = model_open_file(m, p, e);
+		m->tensor_prefix = NULL;
+		free(pfx);
+		free(p);
+		if (r)
+			goto out;
 	}
 	rc = 0;
 out:

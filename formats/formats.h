@@ -19,6 +19,11 @@ extern const struct format format_archive;
 /* Add the arrays of an .npz (a zip of .npy members) held in src. */
 int npz_open_source(struct model *m, struct source *src, struct err *e);
 
+/* 1 if the zip z (formats/zip.h) is laid out as a PyTorch checkpoint:
+ * ROOT/data.pkl beside a record only torch writes (formats/torch.c). */
+struct zip;
+int torch_zip_layout(const struct zip *z);
+
 /* Bytes of a file that sniff() gets to see (a tar's "ustar" is at 257). */
 #define SNIFF_BYTES 512
 
@@ -30,6 +35,10 @@ int model_open_file(struct model *m, const char *path, struct err *e);
 
 /* Open a model folder (formats/folder.c). */
 int folder_open(struct model *m, const char *dir, struct err *e);
+
+/* 1 if two checkpoint file names are one model: equal, or shards
+ * PREFIX-0000K-of-0000N.EXT of one set (formats/folder.c). */
+int same_checkpoint(const char *a, const char *b);
 
 /* Open a safetensors index (model.safetensors.index.json) and the shards
  * it names, which live in the index's folder. */

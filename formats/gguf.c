@@ -1560,9 +1560,12 @@ static int w_put_mapped(struct wr *w, const struct tensor *t,
 			const unsigned char *p, uint64_t n)
 {
 	struct put_args a = { w, p, n };
-	int rc = guard_run(put_guarded, &a);
+	int rc;
 
-	if (rc == GUARD_FAULT) {
+	errno = 0;
+	rc = guard_run(put_guarded, &a);
+	/* A big piece goes straight to write(), which says EFAULT instead. */
+	if (rc == GUARD_FAULT || (rc != 0 && errno == EFAULT)) {
 		err_set(w->e, "tensor '%s': the file was cut short while it was read",
 			t->name);
 		return -1;

@@ -14,6 +14,7 @@
 #include "formats/formats.h"
 #include "formats/guard.h"
 #include "formats/layouts.h"
+#include "formats/pages.h"
 
 /* Tried in order; the first whose sniff() says yes opens the file. */
 static const struct format *const formats[] = {
@@ -620,13 +621,17 @@ int tensor_read_f32(const struct model *m, const struct tensor *t,
 		    uint64_t first, size_t n, float *out, struct err *e)
 {
 	struct read_args a = { m, t, first, n, out, e };
-	int rc = guard_run(read_guarded, &a);
+	int rc;
 
+	pages_ahead(t, first, n);	/* map a window at a time */
+	rc = guard_run(read_guarded, &a);
 	if (rc == GUARD_FAULT) {
 		err_set(e, "tensor '%s': the file was cut short while it was read",
 			t->name);
 		return -1;
 	}
+	if (rc == 0)	/* keep resident pages to a window: formats/pages.h */
+		pages_behind(t, first, n);
 	return rc;
 }
 
@@ -641,6 +646,7 @@ void tensor_reader_init(struct tensor_reader *r, const struct model *m,
 
 void tensor_reader_release(struct tensor_reader *r)
 {
+	pages_done(r->t);	/* the pass is over: drop its mapped pages */
 	pthread_mutex_destroy(&r->mu);
 }
 

@@ -20,8 +20,6 @@
 /* numpy reads at most 10000 header bytes unless told otherwise; allow
  * more (a dict is never this long) but stay bounded. */
 #define NPY_MAX_HEADER (1u << 20)
-/* An inflated .npz member may take at most this much memory. */
-#define NPZ_MAX_MEMBER (64ull << 30)
 
 static const unsigned char npy_magic[6] = { 0x93, 'N', 'U', 'M', 'P', 'Y' };
 
@@ -234,7 +232,7 @@ static const struct {
 	{ "i1", DT_I8, 1 },  { "i2", DT_I16, 2 }, { "i4", DT_I32, 4 },
 	{ "i8", DT_I64, 8 }, { "u1", DT_U8, 1 },  { "u2", DT_U16, 2 },
 	{ "u4", DT_U32, 4 }, { "u8", DT_U64, 8 }, { "b1", DT_BOOL, 1 },
-	{ "c8", DT_C64, 4 },
+	{ "c8", DT_C64, 4 },  { "c16", DT_C128, 8 },
 };
 
 /* Copy n bytes from src to a new buffer, reversing each unit-byte group. */
@@ -404,9 +402,7 @@ int npz_open_source(struct model *m, struct source *src, struct err *e)
 	for (size_t i = 0; i < z.n; i++) {
 		const struct zip_member *zm = &z.members[i];
 		char who[1100], name[1024], clean[256];
-		const unsigned char *data;
 		struct source *s = src;
-		void *owned;
 		size_t nl = strlen(zm->name);
 
 		if (!ends_with(zm->name, ".npy") || nl - 4 >= sizeof(name))
@@ -416,13 +412,23 @@ int npz_open_source(struct model *m, struct source *src, struct err *e)
 		text_sanitize(who, name, sizeof(name));
 		snprintf(who, sizeof(who), "%s:%s", src->path,
 			 text_sanitize(zm->name, clean, sizeof(clean)));
-		if (zip_member_data(src, zm, NPZ_MAX_MEMBER, &data, &owned,
-				    e) != 0)
-			goto out;
-		if (owned)
-			s = model_add_source_buffer(m, who, owned, zm->usize);
-		if (npy_add(m, s, owned ? 0 : zm->data_offset, zm->usize, name,
-			    who, e) != 0)
+		if (zm->method != ZIP_STORED) {
+			/* Inflated into memory or a temporary file. */
+			s = zip_member_source(m, &z, src, zm, UINT64_MAX, who,
+					      e);
+			if (!s)
+				goto out;
+		} else {
+			const unsigned char *data;
+			void *owned;
+
+			/* Checked, and read in place. */
+			if (zip_member_data(src, zm, UINT64_MAX, &data, &owned,
+					    e) != 0)
+				goto out;
+		}
+		if (npy_add(m, s, s == src ? zm->data_offset : 0, zm->usize,
+			    name, who, e) != 0)
 			goto out;
 	}
 	rc = 0;

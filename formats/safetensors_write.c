@@ -30,6 +30,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "formats/pages.h"
 #include "quant/bytes.h"
 #include "quant/compute.h"
 
@@ -1727,9 +1728,19 @@ int written_verify(const struct model *m, const struct scheme *const *schemes,
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < w.nitems; i++)
+	for (size_t i = 0; i < w.nitems; i++) {
 		if (run_item(&w, &w.items[i]))
 			goto out;
+		/* Drop the mapped pages just compared, so that memory stays
+		 * flat however big the model (formats/pages.h). */
+		for (size_t k = 0; k < w.nparts; k++)
+			if (w.parts[k].item == i) {
+				if (w.parts[k].out)
+					pages_done(w.parts[k].out);
+				if (w.parts[k].from)
+					pages_done(w.parts[k].from);
+			}
+	}
 	*values = w.values;
 	*bytes = w.bytes;
 	rc = 0;

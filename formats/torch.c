@@ -8,7 +8,8 @@
  * is walked, and every tensor found, in dicts, lists, tuples or object
  * attributes, is named by its path joined with '.' ('' for a bare tensor).
  * Non-tensor leaves become metadata under the same path.  A stored storage
- * member is read in place; a deflated one is inflated once (bounded).
+ * member is read in place; a deflated one is inflated once, into memory or
+ * a temporary file by size, within the limits of formats/zip.h.
  *
  * TorchScript archives (constants.pkl, code/) have the same data.pkl and
  * are listed the same way, with format "torchscript-zip".  The legacy format
@@ -25,8 +26,6 @@
 
 /* data.pkl is structure, not weights: anything bigger is refused. */
 #define TORCH_MAX_PICKLE (1ull << 30)
-/* A deflated storage is inflated into memory up to this size. */
-#define TORCH_MAX_INFLATE (4ull << 30)
 /* Tensors, metadata and containers visited by the walk (a pickle can share
  * one list from many places and so describe more paths than bytes). */
 #define TORCH_MAX_VISITS 10000000
@@ -68,8 +67,13 @@ static int torch_record(const char *rest, size_t n, int cut)
 
 /*
  * A zip whose first member is '<root>/data.pkl' (or another torch record).
- * sniff() sees 64 bytes, so the name may be cut: then the visible part must
- * be a root folder name (a long one) or a root plus the start of a record.
+ * sniff() sees SNIFF_BYTES, so a very long name may be cut: then the
+ * visible part must be a root folder name (a long one) or a root plus the
+ * start of a record.  This is only the quick way in: a zip that fails it
+ * (a directory entry or another file first, as zip tools write when they
+ * repack one) is recognised by its central directory through
+ * torch_zip_layout() in formats/archive.c, and a zip that passes it but
+ * holds no checkpoint is handed back to formats/archive.c.
  */
 static int torch_sniff(const unsigned char *head, size_t len)
 {
@@ -92,6 +96,71 @@ static int torch_sniff(const unsigned char *head, size_t len)
 			    vis < n);
 }
 
+/*
+ * The root folder of a torch zip: the first member named '<root>/data.pkl'
+ * with no other '/' (and when strict, whose root also holds a record only
+ * torch writes: version, .data/version, byteorder or data/<key>; among the
+ * first 8 such members).  Copied
+ * with its '/' into root (n bytes); 0 if there is none.
+ */
+/* rest (a name after the root's '/') is mark, or a file under mark/. */
+static int is_mark(const char *rest, const char *mark)
+{
+	size_t ml = strlen(mark);
+
+	if (mark[ml - 1] == '/')
+		return strncmp(rest, mark, ml) == 0 && rest[ml];
+	return strcmp(rest, mark) == 0;
+}
+
+static int find_root(const struct zip *z, char *root, size_t n, int strict)
+{
+	static const char *const marks[] = { "version", ".data/version",
+					     "byteorder", "data/" };
+	int tries = 0;
+
+	for (size_t i = 0; i < z->n; i++) {
+		const char *nm = z->members[i].name, *slash = strchr(nm, '/');
+		size_t rl;
+
+		if (!slash || strcmp(slash + 1, "data.pkl") != 0)
+			continue;
+		/* Each try scans the directory: a few, never one per
+		 * member of a hostile one. */
+		if (++tries > 8)
+			break;
+		rl = (size_t)(slash - nm) + 1;
+		if (rl + 1 > n)
+			continue;
+		if (!strict) {
+			memcpy(root, nm, rl);
+			root[rl] = '\0';
+			return 1;
+		}
+		for (size_t j = 0; j < z->n; j++) {
+			const char *o = z->members[j].name;
+
+			if (strncmp(o, nm, rl) != 0)
+				continue;
+			for (size_t k = 0; k < sizeof(marks) / sizeof(*marks);
+			     k++)
+				if (is_mark(o + rl, marks[k])) {
+					memcpy(root, nm, rl);
+					root[rl] = '\0';
+					return 1;
+				}
+		}
+	}
+	return 0;
+}
+
+int torch_zip_layout(const struct zip *z)
+{
+	char root[TORCH_MAX_PATH];
+
+	return find_root(z, root, sizeof(root), 1);
+}
+
 static int legacy_sniff(const unsigned char *head, size_t len)
 {
 	return len >= sizeof(legacy_magic) &&
@@ -109,7 +178,7 @@ struct storage {
 struct walk {
 	struct model *m;
 	const struct source *src;
-	const struct zip *z;
+	struct zip *z;
 	const char *root;	/* "name/" */
 	struct err *e;
 	struct storage *st;
@@ -121,10 +190,9 @@ struct walk {
 static const struct storage *storage_get(struct walk *w, const char *key)
 {
 	const struct zip_member *zm;
-	const unsigned char *data;
-	void *owned = NULL;
+	const struct source *ss;
 	struct storage *s;
-	char name[TORCH_MAX_PATH], k[128];
+	char name[TORCH_MAX_PATH], sname[TORCH_MAX_PATH + 4200], k[128];
 
 	for (size_t i = 0; i < w->nst; i++)
 		if (strcmp(w->st[i].key, key) == 0)
@@ -137,25 +205,31 @@ static const struct storage *storage_get(struct walk *w, const char *key)
 			text_sanitize(key, k, sizeof(k)));
 		return NULL;
 	}
-	if (zip_member_data(w->src, zm, TORCH_MAX_INFLATE, &data, &owned,
-			    w->e))
-		return NULL;
+	if (zm->method == ZIP_STORED) {
+		/* In place: tensors point into the file's own source. */
+		const unsigned char *data;
+		void *owned;
+
+		if (zip_member_data(w->src, zm, UINT64_MAX, &data, &owned,
+				    w->e))
+			return NULL;
+		ss = w->src;
+	} else {
+		snprintf(sname, sizeof(sname), "%s:%s", w->src->path, name);
+		ss = zip_member_source(w->m, w->z, w->src, zm, UINT64_MAX,
+				       sname, w->e);
+		if (!ss)
+			return NULL;
+	}
 	if (w->nst == w->st_alloc) {
 		w->st_alloc = w->st_alloc ? w->st_alloc * 2 : 16;
 		w->st = xrealloc(w->st, w->st_alloc * sizeof(*w->st));
 	}
 	s = &w->st[w->nst++];
 	s->key = key;
-	s->data = data;
+	s->src = ss;
+	s->data = ss == w->src ? w->src->data + zm->data_offset : ss->data;
 	s->size = zm->usize;
-	s->src = w->src;
-	if (owned) {
-		char sname[TORCH_MAX_PATH + 64];
-
-		snprintf(sname, sizeof(sname), "%s:%s", w->src->path, name);
-		s->src = model_add_source_buffer(w->m, sname, owned,
-						 zm->usize);
-	}
 	return s;
 }
 
@@ -426,26 +500,18 @@ static int torch_open(struct model *m, struct source *src, struct err *e)
 	const unsigned char *data;
 	void *owned = NULL;
 	char root[TORCH_MAX_PATH], name[TORCH_MAX_PATH + 32], who[4200];
-	const char *slash;
 	int rc = -1;
 
 	if (zip_open(&z, src, e))
 		return -1;
-	if (!z.n || !(slash = strchr(z.members[0].name, '/')) ||
-	    (size_t)(slash - z.members[0].name) + 2 > sizeof(root)) {
-		err_set(e, "'%s': a zip file, but not a PyTorch checkpoint (no root folder)",
-			src->path);
-		goto out;
+	if (!find_root(&z, root, sizeof(root), 0)) {
+		/* Its first bytes looked like torch's, its directory does
+		 * not: any other zip, read as an archive. */
+		zip_release(&z);
+		return format_archive.open(m, src, e);
 	}
-	memcpy(root, z.members[0].name, (size_t)(slash - z.members[0].name) + 1);
-	root[slash - z.members[0].name + 1] = '\0';
 	snprintf(name, sizeof(name), "%sdata.pkl", root);
 	pk = zip_find(&z, name);
-	if (!pk) {
-		err_set(e, "'%s': a zip file, but not a PyTorch checkpoint (no data.pkl)",
-			src->path);
-		goto out;
-	}
 	snprintf(name, sizeof(name), "%sbyteorder", root);
 	{
 		const struct zip_member *bo = zip_find(&z, name);

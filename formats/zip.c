@@ -9,9 +9,11 @@
  * own name and extra lengths decide where the data starts) and data lie
  * inside the source.  Nothing is trusted: a size only ever bounds a check.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -308,21 +310,136 @@ const struct zip_member *zip_find(const struct zip *z, const char *name)
 	return NULL;
 }
 
-/* zlib counts in uInt: feed and drain in pieces no larger than this. */
+/* zlib counts in uInt: feed input in pieces no larger than this. */
 #define ZCHUNK (1u << 30)
+/* Inflated bytes are handed on in pieces of this size. */
+#define OUT_CHUNK (256u << 10)
 
-int zip_member_data(const struct source *src, const struct zip_member *m,
-		    uint64_t max_bytes, const unsigned char **data,
-		    void **owned, struct err *e)
+/* Where inflated bytes go: a buffer of usize bytes, or a file. */
+struct inflate_out {
+	unsigned char *buf;
+	int fd;
+	const char *path;	/* for messages */
+};
+
+static int out_put(struct inflate_out *o, uint64_t at, const unsigned char *p,
+		   size_t n, struct err *e)
 {
-	unsigned char *buf, extra;
+	if (o->buf) {
+		memcpy(o->buf + at, p, n);
+		return 0;
+	}
+	while (n) {
+		ssize_t w = write(o->fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			err_set(e, "'%s': cannot write a temporary file: %s",
+				o->path, w < 0 ? strerror(errno) : "no space");
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Inflate m (raw deflate) into o, a piece at a time: never more than
+ * m->usize bytes, which must be exactly what the stream holds, with the
+ * CRC-32 the directory records.
+ */
+static int inflate_member(const struct source *src, const struct zip_member *m,
+			  struct inflate_out *o, struct err *e)
+{
+	unsigned char *chunk = xmalloc(OUT_CHUNK);
+	uLong crc = crc32(0L, Z_NULL, 0);
+	uint64_t in_left = m->csize, out = 0;
+	int rc, over = 0, failed = 0;
 	z_stream zs;
-	uint64_t in_left, out_left;
-	int rc;
 	char nm[256];
 
-	*data = NULL;
-	*owned = NULL;
+	member_name(nm, sizeof(nm), m);
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) {
+		free(chunk);
+		err_set(e, "'%s': zip member '%s': cannot start inflating",
+			src->path, nm);
+		return -1;
+	}
+	zs.next_in = (unsigned char *)(uintptr_t)(src->data + m->data_offset);
+	for (;;) {
+		size_t got;
+
+		if (zs.avail_in == 0 && in_left) {
+			zs.avail_in = (uInt)(in_left < ZCHUNK ? in_left :
+							      ZCHUNK);
+			in_left -= zs.avail_in;
+		}
+		zs.next_out = chunk;
+		zs.avail_out = OUT_CHUNK;
+		rc = inflate(&zs, Z_NO_FLUSH);
+		got = OUT_CHUNK - zs.avail_out;
+		if (got > m->usize - out) {
+			over = 1;
+			break;
+		}
+		if (got) {
+			crc = crc32(crc, chunk, (uInt)got);
+			if (out_put(o, out, chunk, got, e) != 0) {
+				failed = 1;
+				break;
+			}
+			out += got;
+		}
+		if (rc == Z_STREAM_END)
+			break;
+		if (rc == Z_BUF_ERROR && !got)
+			break;		/* no progress: input used up */
+		if (rc != Z_OK && rc != Z_BUF_ERROR)
+			break;
+	}
+	inflateEnd(&zs);
+	free(chunk);
+	if (failed)
+		return -1;
+	if (over) {
+		err_set(e, "'%s': zip member '%s': inflates to more than the %llu bytes it claims",
+			src->path, nm, (unsigned long long)m->usize);
+		return -1;
+	}
+	if (rc == Z_DATA_ERROR) {
+		err_set(e, "'%s': zip member '%s': damaged deflate stream (%s)",
+			src->path, nm, zs.msg ? zs.msg : "bad data");
+		return -1;
+	}
+	if (rc != Z_STREAM_END) {
+		err_set(e, "'%s': zip member '%s': deflate stream is truncated",
+			src->path, nm);
+		return -1;
+	}
+	if (out != m->usize) {
+		err_set(e, "'%s': zip member '%s': inflates to %llu bytes, not the %llu it claims",
+			src->path, nm, (unsigned long long)out,
+			(unsigned long long)m->usize);
+		return -1;
+	}
+	if ((uint32_t)crc != m->crc32) {
+		err_set(e, "'%s': zip member '%s': CRC-32 mismatch (damaged data)",
+			src->path, nm);
+		return -1;
+	}
+	return 0;
+}
+
+/* The checks every member passes before a byte is inflated. */
+static int member_precheck(const struct source *src,
+			   const struct zip_member *m, uint64_t max_bytes,
+			   struct err *e)
+{
+	char nm[256];
+
 	member_name(nm, sizeof(nm), m);
 	if (m->usize > max_bytes) {
 		err_set(e, "'%s': zip member '%s': claims %llu bytes, more than the %llu allowed",
@@ -341,7 +458,6 @@ int zip_member_data(const struct source *src, const struct zip_member *m,
 				src->path, nm);
 			return -1;
 		}
-		*data = src->data + m->data_offset;
 		return 0;
 	}
 	if (m->method != ZIP_DEFLATED) {
@@ -358,89 +474,92 @@ int zip_member_data(const struct source *src, const struct zip_member *m,
 			(unsigned long long)m->csize);
 		return -1;
 	}
+	return 0;
+}
+
+int zip_member_data(const struct source *src, const struct zip_member *m,
+		    uint64_t max_bytes, const unsigned char **data,
+		    void **owned, struct err *e)
+{
+	struct inflate_out o = { NULL, -1, src->path };
+	struct unpack_limits lim;
+	char nm[256];
+
+	*data = NULL;
+	*owned = NULL;
+	if (member_precheck(src, m, max_bytes, e) != 0)
+		return -1;
+	if (m->method == ZIP_STORED) {
+		*data = src->data + m->data_offset;
+		return 0;
+	}
+	member_name(nm, sizeof(nm), m);
+	/* The bomb limits bound the allocation, whatever max_bytes says. */
+	if (unpack_limits(&lim, e) != 0 ||
+	    !unpack_allowed(&lim, m->usize, src->size, src->path, nm, e))
+		return -1;
 	if (m->usize > SIZE_MAX - 1) {
 		err_set(e, "'%s': zip member '%s': too large for memory",
 			src->path, nm);
 		return -1;
 	}
-	buf = malloc((size_t)m->usize + 1);
-	if (!buf) {
+	o.buf = malloc((size_t)m->usize + 1);
+	if (!o.buf) {
 		err_set(e, "'%s': zip member '%s': cannot allocate %llu bytes to inflate it",
 			src->path, nm, (unsigned long long)m->usize);
 		return -1;
 	}
-	memset(&zs, 0, sizeof(zs));
-	if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) {
-		free(buf);
-		err_set(e, "'%s': zip member '%s': cannot start inflating",
-			src->path, nm);
+	if (inflate_member(src, m, &o, e) != 0) {
+		free(o.buf);
 		return -1;
 	}
-	zs.next_in = (unsigned char *)(uintptr_t)(src->data + m->data_offset);
-	in_left = m->csize;
-	out_left = m->usize;
-	for (;;) {
-		uInt ai = (uInt)(in_left < ZCHUNK ? in_left : ZCHUNK);
-		uInt ao = (uInt)(out_left < ZCHUNK ? out_left : ZCHUNK);
-		int probing = out_left == 0;
-
-		/* Once all usize bytes are out, the stream must end: give
-		 * it one spare byte to prove it does not go on. */
-		zs.next_out = probing ? &extra : buf + (m->usize - out_left);
-		if (probing)
-			ao = 1;
-		zs.avail_in = ai;
-		zs.avail_out = ao;
-		rc = inflate(&zs, Z_NO_FLUSH);
-		in_left -= ai - zs.avail_in;
-		if (probing && zs.avail_out == 0) {
-			rc = Z_NEED_DICT;	/* marks "too long" below */
-			break;
-		}
-		if (!probing)
-			out_left -= ao - zs.avail_out;
-		if (rc != Z_OK)
-			break;
-	}
-	inflateEnd(&zs);
-	if (rc != Z_STREAM_END || out_left != 0) {
-		free(buf);
-		if (rc == Z_NEED_DICT)
-			err_set(e, "'%s': zip member '%s': inflates to more than the %llu bytes it claims",
-				src->path, nm, (unsigned long long)m->usize);
-		else if (rc == Z_DATA_ERROR)
-			err_set(e, "'%s': zip member '%s': damaged deflate stream (%s)",
-				src->path, nm, zs.msg ? zs.msg : "bad data");
-		else if (rc == Z_STREAM_END)
-			err_set(e, "'%s': zip member '%s': inflates to %llu bytes, not the %llu it claims",
-				src->path, nm,
-				(unsigned long long)(m->usize - out_left),
-				(unsigned long long)m->usize);
-		else
-			err_set(e, "'%s': zip member '%s': deflate stream is truncated",
-				src->path, nm);
-		return -1;
-	}
-	{
-		uint64_t left = m->usize;
-		const unsigned char *q = buf;
-		uLong crc = crc32(0L, Z_NULL, 0);
-
-		while (left) {
-			uInt k = (uInt)(left < ZCHUNK ? left : ZCHUNK);
-
-			crc = crc32(crc, q, k);
-			q += k;
-			left -= k;
-		}
-		if ((uint32_t)crc != m->crc32) {
-			free(buf);
-			err_set(e, "'%s': zip member '%s': CRC-32 mismatch (damaged data)",
-				src->path, nm);
-			return -1;
-		}
-	}
-	*data = buf;
-	*owned = buf;
+	*data = o.buf;
+	*owned = o.buf;
 	return 0;
+}
+
+struct source *zip_member_source(struct model *md, struct zip *z,
+				 const struct source *src,
+				 const struct zip_member *m, uint64_t max_bytes,
+				 const char *name, struct err *e)
+{
+	struct unpack_limits lim;
+	struct inflate_out o = { NULL, -1, src->path };
+	struct source *s;
+	char nm[256];
+
+	if (member_precheck(src, m, max_bytes, e) != 0)
+		return NULL;
+	if (m->method == ZIP_STORED)
+		return model_add_source_view(md, name, src, m->data_offset,
+					     m->usize, e);
+	member_name(nm, sizeof(nm), m);
+	if (unpack_limits(&lim, e) != 0)
+		return NULL;
+	/* The claim, checked against the limits before anything is
+	 * allocated or written; the stream cannot then give more. */
+	if (m->usize > UINT64_MAX - z->unpacked ||
+	    !unpack_allowed(&lim, z->unpacked + m->usize, src->size,
+			    src->path, nm, e))
+		return NULL;
+	if (m->usize <= lim.memory_max) {
+		o.buf = xmalloc(m->usize ? (size_t)m->usize : 1);
+		if (inflate_member(src, m, &o, e) != 0) {
+			free(o.buf);
+			return NULL;
+		}
+		s = model_add_source_buffer(md, name, o.buf, m->usize);
+	} else {
+		o.fd = unpack_tempfile(e);
+		if (o.fd < 0)
+			return NULL;
+		s = NULL;
+		if (inflate_member(src, m, &o, e) == 0)
+			s = model_add_source_fd(md, name, o.fd, e);
+		close(o.fd);
+		if (!s)
+			return NULL;
+	}
+	z->unpacked += m->usize;
+	return s;
 }

@@ -31,7 +31,7 @@ enum dtype {
 	DT_F6_E2M3,
 	DT_F6_E3M2,
 	DT_F4,		/* E2M1, two per byte, element 2i in the low nibble */
-	DT_C64,
+	DT_C64,		/* two float32: torch.complex64, numpy complex64 */
 	DT_I64,
 	DT_I32,
 	DT_I16,
@@ -69,6 +69,9 @@ enum dtype {
 	DT_NVFP4,
 	DT_Q1_0,
 	DT_Q2_0,
+	/* Complex (real, imaginary) pairs: listed, values not decoded (a
+	 * value is two numbers); C64 above is the safetensors one. */
+	DT_C128,	/* two float64: torch.complex128, numpy complex128 */
 	DT_COUNT
 };
 

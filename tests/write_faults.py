@@ -1,0 +1,335 @@
+#!/usr/bin/python3
+"""tests/write_faults.py - `qscope quantize` when writing goes wrong.
+
+usage: tests/write_faults.py          (from the project root; QSCOPE=./qscope)
+
+The writer (formats/gguf.c) promises: the output goes to a temporary file
+next to OUT that is fsynced and renamed; on any failure the temporary file
+is removed, nothing appears at OUT and the input is never touched.  Each
+check runs qscope on a ~16 MB F32 GGUF this script writes, and looks at the
+exit status (2, never a signal), stderr (one line naming the problem), the
+folder (no OUT, no temporary) and the input (sha256 before and after):
+
+  - disk full: RLIMIT_FSIZE (with SIGXFSZ left at its default, which qscope
+    must ignore itself), and, where a private mount namespace can be had
+    (root, unshare), a real 256 KB tmpfs that runs out of space;
+  - SIGKILL mid-write: no OUT (the hidden temporary may stay behind: it is
+    named .OUT.tmp-XXXXXX and nothing else);
+  - a folder that cannot be written: /sys (EACCES even for root), a
+    read-only bind mount (EROFS, in a private mount namespace), and a
+    chmod 0555 folder unless running as root;
+  - OUT through a symbolic link to the input, OUT as the input by another
+    spelling (dir/../name), OUT inside the input file (ENOTDIR);
+  - the input cut short while quantize has it mapped (SIGBUS): exit 2 with
+    a message, no OUT, no temporary.
+(The input as OUT by name and through a hard link, an existing OUT without
+--force and SIGINT are tests/quantize_check.py's.)
+
+Prints "ok ..."/"FAIL ..." lines and "N passed, N failed"; exit 1 on any
+failure.
+"""
+import hashlib
+import os
+import resource
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True
+
+QSCOPE = os.path.abspath(os.environ.get("QSCOPE", "./qscope"))
+TIMEOUT = 60
+passed = failed = 0
+
+
+def check(what, ok, why=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print("ok   " + what)
+    else:
+        failed += 1
+        print("FAIL %s: %s" % (what, why))
+
+
+def gstr(s):
+    b = s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def write_gguf(path, rows=2048, cols=1024, ntensors=2, norms_first=False):
+    """An F32 GGUF v3: ntensors matrices of rows x cols and norm vectors
+    (which quantize copies as they are), after them or before them."""
+    kv = [gstr("general.architecture") + struct.pack("<I", 8) + gstr("llama"),
+          gstr("general.alignment") + struct.pack("<II", 4, 32)]
+    tensors = [("blk.%d.attn_q.weight" % i, [rows, cols]) for i in range(ntensors)]
+    norms = [("blk.%d.attn_norm.weight" % i, [cols]) for i in range(4)]
+    tensors = norms + tensors if norms_first else tensors + norms
+    info, off, sizes = b"", 0, []
+    for name, shape in tensors:
+        n = 4
+        for d in shape:
+            n *= d
+        info += gstr(name) + struct.pack("<I", len(shape))
+        info += b"".join(struct.pack("<Q", d) for d in reversed(shape))
+        info += struct.pack("<IQ", 0, off)
+        sizes.append(n)
+        off += n + (-n % 32)
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv)) + b"".join(kv) + info
+    head += b"\0" * (-len(head) % 32)
+    block = struct.pack("<256f", *[((i * 37) % 101 - 50) / 25.0 for i in range(256)])
+    with open(path, "wb") as f:
+        f.write(head)
+        for n in sizes:
+            f.write((block * (n // len(block) + 1))[:n])
+            f.write(b"\0" * (-n % 32))
+    return len(head)
+
+
+def sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def temps(folder, out):
+    pre = "." + os.path.basename(out) + ".tmp-"
+    try:
+        return [n for n in os.listdir(folder) if n.startswith(pre)]
+    except OSError:
+        return []
+
+
+def run(args, preexec=None):
+    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=TIMEOUT, preexec_fn=preexec)
+
+
+def refusal(r, frag=None):
+    """Why r is not a clean refusal ('' when it is)."""
+    err = r.stderr.decode("utf-8", "replace")
+    if r.returncode < 0:
+        return "killed by signal %d" % -r.returncode
+    if r.returncode != 2:
+        return "exit %d, stderr %r" % (r.returncode, err[-300:])
+    lines = [l for l in err.splitlines() if l.strip()]
+    if not lines or not lines[-1].startswith("qscope: "):
+        return "no message on stderr: %r" % err[-300:]
+    if frag and frag not in err:
+        return "message %r lacks %r" % (err.strip()[-300:], frag)
+    return ""
+
+
+def quantize(inp, out, typ="Q8_0", extra=()):
+    return [QSCOPE, "quantize", inp, "--type", typ, "-o", out] + list(extra)
+
+
+def have_unshare():
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    try:
+        r = subprocess.run(["unshare", "-m", "sh", "-c",
+                            "mount -t tmpfs -o size=64k none /mnt 2>/dev/null || "
+                            "mount -t tmpfs -o size=64k none \"$TMPDIR\""],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=10, env=dict(os.environ, TMPDIR=tempfile.gettempdir()))
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+def in_namespace(tag, setup, folder, cmd):
+    """Run cmd in a private mount namespace after the shell commands of
+    setup; prints the names left in folder after qscope ran, after a
+    line TAG, on stdout."""
+    script = "%s || exit 99\n\"$@\"\nrc=$?\necho %s\nls -A %s\nexit $rc\n" % (
+        setup, tag, folder)
+    return run(["unshare", "-m", "sh", "-c", script, "sh"] + cmd)
+
+
+def left_after(r, tag):
+    out = r.stdout.decode("utf-8", "replace")
+    return out.split(tag + "\n", 1)[1].split() if tag + "\n" in out else None
+
+
+def disk_full(tmp, inp, h):
+    out = os.path.join(tmp, "full.gguf")
+
+    def small_fsize():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, 256 << 10))
+
+    r = run(quantize(inp, out), preexec=small_fsize)
+    why = refusal(r) or (os.path.exists(out) and "OUT exists") or \
+        (temps(tmp, out) and "temporary left: %s" % temps(tmp, out)) or \
+        (sha(inp) != h and "input changed") or ""
+    check("disk full (RLIMIT_FSIZE 256 KB, SIGXFSZ at its default): exit 2, "
+          "no OUT, no temporary, input unchanged", not why, why)
+
+    if not have_unshare():
+        print("ok   skipped: a full tmpfs (needs root and unshare -m)")
+        passed_skip()
+        return
+    mnt = os.path.join(tmp, "tiny")
+    os.mkdir(mnt)
+    r = in_namespace("LEFT", "mount -t tmpfs -o size=256k none %s" % mnt, mnt,
+                     quantize(inp, os.path.join(mnt, "o.gguf")))
+    left = left_after(r, "LEFT")
+    why = ("namespace setup failed" if r.returncode == 99 else refusal(r)) or \
+        (left is None and "no listing") or (left and "left in the tmpfs: %s" % left) or \
+        (sha(inp) != h and "input changed") or ""
+    check("disk full (a 256 KB tmpfs, ENOSPC): exit 2, the tmpfs left empty, "
+          "input unchanged", not why, why)
+
+
+def passed_skip():
+    global passed
+    passed += 1
+
+
+def killed(tmp, inp, h):
+    out = os.path.join(tmp, "killed.gguf")
+    p = subprocess.Popen(quantize(inp, out, "Q4_K"), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    t0, seen = time.time(), False
+    while time.time() - t0 < TIMEOUT and p.poll() is None:
+        if temps(tmp, out):
+            seen = True
+            break
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    left = temps(tmp, out)
+    why = (not seen and "the write finished before the kill") or \
+        (os.path.exists(out) and "OUT exists after SIGKILL") or \
+        (sha(inp) != h and "input changed") or \
+        (len(left) > 1 and "more than one temporary: %s" % left) or ""
+    check("SIGKILL mid-write: no OUT, input unchanged, at most the hidden "
+          "temporary %s left" % (left[0] if left else "(none)"), not why, why)
+    for n in left:
+        os.unlink(os.path.join(tmp, n))
+
+
+def unwritable(tmp, inp, h):
+    if os.path.isdir("/sys"):
+        r = run(quantize(inp, "/sys/qscope-test.gguf"))
+        why = refusal(r) or (os.path.exists("/sys/qscope-test.gguf") and "OUT exists") or ""
+        check("OUT in a folder nobody may write (/sys): exit 2 with a message",
+              not why, why)
+    if have_unshare():
+        ro = os.path.join(tmp, "ro")
+        os.mkdir(ro)
+        r = in_namespace("LEFT", "mount --bind -o ro %s %s" % (ro, ro), ro,
+                         quantize(inp, os.path.join(ro, "o.gguf")))
+        left = left_after(r, "LEFT")
+        why = ("namespace setup failed" if r.returncode == 99 else
+               refusal(r, "Read-only")) or (left and "left: %s" % left) or \
+            (sha(inp) != h and "input changed") or ""
+        check("OUT on a read-only bind mount (EROFS): exit 2 with the reason, "
+              "nothing written", not why, why)
+    else:
+        print("ok   skipped: a read-only bind mount (needs root and unshare -m)")
+        passed_skip()
+    if os.geteuid() != 0:
+        d = os.path.join(tmp, "locked")
+        os.mkdir(d, 0o555)
+        r = run(quantize(inp, os.path.join(d, "o.gguf")))
+        why = refusal(r, "Permission denied") or (os.listdir(d) and "files appeared") or ""
+        check("OUT in a chmod 0555 folder: exit 2 with the reason", not why, why)
+        os.chmod(d, 0o755)
+    else:
+        print("ok   skipped: a chmod 0555 folder (root may write it; /sys and "
+              "the read-only mount stand in)")
+        passed_skip()
+
+
+def same_as_input(tmp, inp, h):
+    link = os.path.join(tmp, "link.gguf")
+    os.symlink(os.path.basename(inp), link)
+    r = run(quantize(inp, link, extra=["--force"]))
+    why = refusal(r) or (not os.path.islink(link) and "the link was replaced") or \
+        (sha(inp) != h and "input changed") or ""
+    check("OUT a symbolic link to the input, with --force: refused, input "
+          "unchanged", not why, why)
+    os.unlink(link)
+
+    sub = os.path.join(tmp, "sub")
+    os.makedirs(sub, exist_ok=True)
+    other = os.path.join(sub, "..", os.path.basename(inp))
+    r = run(quantize(inp, other, extra=["--force"]))
+    why = refusal(r) or (sha(inp) != h and "input changed") or ""
+    check("OUT the input spelled dir/../name, with --force: refused, input "
+          "unchanged", not why, why)
+
+    inside = os.path.join(inp, "member.gguf")
+    r = run(quantize(inp, inside, extra=["--force"]))
+    why = refusal(r) or (sha(inp) != h and "input changed") or ""
+    check("OUT inside the input file (input/member.gguf): refused, input "
+          "unchanged", not why, why)
+
+
+def cut_short(tmp):
+    """Truncate the input once quantize has mapped it."""
+    inp = os.path.join(tmp, "victim.gguf")
+    out = os.path.join(tmp, "victim-out.gguf")
+    for typ, what, frag in (("Q8_0", "converting", "cut short"),
+                            ("F32", "copying", "cut short")):
+        hdr = write_gguf(inp, ntensors=8, norms_first=typ == "F32")
+        p = subprocess.Popen(quantize(inp, out, typ, ["--force"]),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        t0, stopped = time.time(), False
+        while time.time() - t0 < TIMEOUT and p.poll() is None:
+            try:
+                with open("/proc/%d/maps" % p.pid) as f:
+                    if inp in f.read():
+                        p.send_signal(signal.SIGSTOP)
+                        stopped = True
+                        break
+            except OSError:
+                break
+        os.truncate(inp, hdr + 64)
+        if stopped:
+            p.send_signal(signal.SIGCONT)
+        err = p.stderr.read()
+        rc = p.wait(timeout=TIMEOUT)
+
+        class R:
+            pass
+        r = R()
+        r.returncode, r.stderr = rc, err
+        why = (not stopped and "qscope finished before the input was mapped") or \
+            refusal(r, frag) or (os.path.exists(out) and "OUT exists") or \
+            (temps(tmp, out) and "temporary left: %s" % temps(tmp, out)) or ""
+        check("input cut short while mapped (SIGBUS), %s tensors: exit 2 with "
+              "a message, no OUT, no temporary (%s)" % (what, err.decode().strip()[-120:]),
+              not why, why)
+        for n in temps(tmp, out):
+            os.unlink(os.path.join(tmp, n))
+
+
+def main():
+    if not os.access(QSCOPE, os.X_OK):
+        check("qscope binary", False, "%s is not executable (set QSCOPE)" % QSCOPE)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            inp = os.path.join(tmp, "in.gguf")
+            hdr = write_gguf(inp)
+            h = sha(inp)
+            r = run(quantize(inp, os.path.join(tmp, "ok.gguf")))
+            check("the input quantizes when nothing goes wrong", r.returncode == 0,
+                  r.stderr.decode()[-300:])
+            os.unlink(os.path.join(tmp, "ok.gguf"))
+            disk_full(tmp, inp, h)
+            killed(tmp, inp, h)
+            unwritable(tmp, inp, h)
+            same_as_input(tmp, inp, h)
+            cut_short(tmp)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+main()
