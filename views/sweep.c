@@ -130,47 +130,23 @@ static int sweep_enter(struct view *v, const struct model *m, struct err *e)
 	const struct sweep_arg *a = v->arg;
 	const struct tree_node *nd = &a->tree->nodes[a->node];
 	char buf[512];
-	size_t cap = 16, sn = 0, scap = 16, *stack;
 
 	(void)m;
 	st->a = a;
-	/* the tensors under the node, depth first */
-	st->ts = malloc(cap * sizeof(*st->ts));
-	stack = malloc(scap * sizeof(*stack));
+	/* the tensors under the node, in tree order */
+	st->nts = tree_under(a->tree, a->node, &st->ts);
 	st->rows = calloc(nschemes + 1, sizeof(*st->rows));
-	if (!st->ts || !stack || !st->rows)
+	if (st->nts == TREE_NONE || !st->rows) {
+		st->nts = 0;
 		goto oom;
-	stack[sn++] = a->node;
-	while (sn > 0) {
-		const struct tree_node *x = &a->tree->nodes[stack[--sn]];
-
-		if (x->tensor) {
-			if (st->nts == cap) {
-				size_t *p = realloc(st->ts, 2 * cap * sizeof(*p));
-
-				if (!p)
-					goto oom;
-				st->ts = p;
-				cap *= 2;
-			}
-			st->ts[st->nts++] = (size_t)(x->tensor - a->pv->m->tensors);
-			st->params += x->tensor->params;
-			st->stored += x->tensor->nbytes;
-		}
-		for (size_t k = x->nkids; k-- > 0;) {
-			if (sn == scap) {
-				size_t *p = realloc(stack, 2 * scap * sizeof(*p));
-
-				if (!p)
-					goto oom;
-				stack = p;
-				scap *= 2;
-			}
-			stack[sn++] = x->kids[k];
-		}
 	}
-	free(stack);
-	stack = NULL;
+	for (size_t j = 0; j < st->nts; j++) {
+		const struct tensor *t = a->tree->nodes[st->ts[j]].tensor;
+
+		st->ts[j] = (size_t)(t - a->pv->m->tensors);
+		st->params += t->params;
+		st->stored += t->nbytes;
+	}
 	/* keep, then every scheme that applies to one of them */
 	st->rows[st->list.n++].scheme = PV_KEEP;
 	for (size_t k = 0; k < nschemes; k++)
@@ -186,7 +162,6 @@ static int sweep_enter(struct view *v, const struct model *m, struct err *e)
 	sweep_refresh(st);
 	return 0;
 oom:
-	free(stack);
 	err_set(e, "out of memory");
 	return -1;
 }

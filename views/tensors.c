@@ -894,51 +894,16 @@ static enum view_effect tensors_input(struct view *v, const char *text,
 
 /* ---- targets and plans ---- */
 
-/* The tensors at or under node i, in tree order, into *out (malloc'd);
- * their number, or TREE_NONE when out of memory. */
+/* The tensors (model indices) at or under node i, in tree order, into
+ * *out (malloc'd); their number, or TREE_NONE when out of memory. */
 static size_t tensors_under(const struct tensors_state *st, size_t i,
 			    size_t **out)
 {
-	size_t n = 0, sn = 0, cap = 16, scap = 16;
-	size_t *res = malloc(cap * sizeof(*res));
-	size_t *stack = malloc(scap * sizeof(*stack));
+	size_t n = tree_under(&st->tree, i, out);
 
-	if (!res || !stack)
-		goto oom;
-	stack[sn++] = i;
-	while (sn > 0) {
-		const struct tree_node *nd = &st->tree.nodes[stack[--sn]];
-
-		if (nd->tensor) {
-			if (n == cap) {
-				size_t *p = realloc(res, 2 * cap * sizeof(*p));
-
-				if (!p)
-					goto oom;
-				res = p;
-				cap *= 2;
-			}
-			res[n++] = tensor_index(st, nd);
-		}
-		for (size_t k = nd->nkids; k-- > 0;) {
-			if (sn == scap) {
-				size_t *p = realloc(stack, 2 * scap * sizeof(*p));
-
-				if (!p)
-					goto oom;
-				stack = p;
-				scap *= 2;
-			}
-			stack[sn++] = nd->kids[k];
-		}
-	}
-	free(stack);
-	*out = res;
+	for (size_t k = 0; n != TREE_NONE && k < n; k++)
+		(*out)[k] = tensor_index(st, &st->tree.nodes[(*out)[k]]);
 	return n;
-oom:
-	free(res);
-	free(stack);
-	return TREE_NONE;
 }
 
 /* Step the target of every tensor under node i to the next (dir 1) or

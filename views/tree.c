@@ -397,6 +397,33 @@ oom:
 	return TREE_NONE;
 }
 
+size_t tree_under(const struct tree *t, size_t i, size_t **out)
+{
+	size_t n = 0, cap = 0, *stack = NULL, sn = 0, scap = 0;
+
+	*out = NULL;
+	if (push_row(&stack, &scap, sn++, i) < 0)
+		goto oom;
+	while (sn > 0) {
+		const struct tree_node *nd = &t->nodes[stack[--sn]];
+
+		if (nd->tensor && push_row(out, &cap, n++, (size_t)(nd - t->nodes)) < 0)
+			goto oom;
+		for (size_t k = nd->nkids; k-- > 0;)
+			if (push_row(&stack, &scap, sn++, nd->kids[k]) < 0)
+				goto oom;
+	}
+	free(stack);
+	if (!*out)
+		*out = malloc(sizeof(size_t));	/* none: still freeable */
+	return *out ? n : TREE_NONE;
+oom:
+	free(stack);
+	free(*out);
+	*out = NULL;
+	return TREE_NONE;
+}
+
 void tree_reveal(struct tree *t, size_t i)
 {
 	if (i >= t->n)

@@ -65,6 +65,10 @@ enum tree_rows_mode {
 size_t tree_rows(const struct tree *t, enum tree_rows_mode mode,
 		 enum tree_sort key, int reverse, size_t **rows, size_t *cap);
 
+/* The tensor nodes at or under node i, in tree order, into *out (malloc'd,
+ * the caller frees); their number, or TREE_NONE when out of memory. */
+size_t tree_under(const struct tree *t, size_t i, size_t **out);
+
 /* Open every group on the way to node i, so that it is shown. */
 void tree_reveal(struct tree *t, size_t i);
 
