@@ -1,5 +1,6 @@
 /* formats/model.c - struct model: open by sniffing, sources, reading values. */
 #include "formats/model.h"
+#include "quant/schemes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -664,6 +665,14 @@ int tensor_reader_read(void *reader, uint64_t first, size_t n, float *out)
 	}
 	pthread_mutex_unlock(&r->mu);
 	return -1;
+}
+
+void tensor_scheme_shape(const struct tensor *t, struct scheme_shape *sh)
+{
+	memset(sh, 0, sizeof(*sh));
+	sh->ndim = t->ndim < SCHEME_MAX_DIMS ? t->ndim : SCHEME_MAX_DIMS;
+	for (int d = 0; d < sh->ndim; d++)
+		sh->dim[d] = t->shape[d];
 }
 
 const char *tensor_type_name(const struct tensor *t)

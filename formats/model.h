@@ -187,6 +187,11 @@ int tensor_reader_read(void *reader, uint64_t first, size_t n, float *out);
 /* t's shape as "[2048, 512]" ("[]" for a scalar) into out; returns out. */
 char *tensor_shape_str(const struct tensor *t, char *out, size_t n);
 
+/* t's shape as the scheme table (quant/schemes.h) takes it; dimensions
+ * past SCHEME_MAX_DIMS are left out (callers refuse such tensors). */
+struct scheme_shape;
+void tensor_scheme_shape(const struct tensor *t, struct scheme_shape *sh);
+
 /* What to show as t's type: a logical tensor's scheme, else the name of
  * its dtype ("BF16"). */
 const char *tensor_type_name(const struct tensor *t);

@@ -135,9 +135,7 @@ static void choose_all(const struct plan *p, const struct model *m,
 		const struct tensor *t = &m->tensors[i];
 		struct scheme_shape sh;
 
-		sh.ndim = t->ndim;
-		for (int d = 0; d < t->ndim; d++)
-			sh.dim[d] = t->shape[d];
+		tensor_scheme_shape(t, &sh);
 		plan_choose(p, t->name, t->dtype, &sh, t->params, t->nbytes,
 			    &ch[i]);
 	}

@@ -392,9 +392,7 @@ static int quantize_plan(struct model *m, const char *plan_path,
 		struct scheme_shape sh;
 		char nb[512];
 
-		sh.ndim = t->ndim;
-		for (int d = 0; d < t->ndim; d++)
-			sh.dim[d] = t->shape[d];
+		tensor_scheme_shape(t, &sh);
 		plan_choose(&plan, t->name, t->dtype, &sh, t->params,
 			    t->nbytes, c);
 		/* A weight read through a quantized layout decodes to F32

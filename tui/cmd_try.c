@@ -274,10 +274,7 @@ int cmd_try(int argc, char **argv)
 			continue;
 		r = &rows[nrows++];
 		r->t = t;
-		memset(&sh, 0, sizeof(sh));
-		sh.ndim = t->ndim;
-		for (int d = 0; d < t->ndim && d < SCHEME_MAX_DIMS; d++)
-			sh.dim[d] = t->shape[d];
+		tensor_scheme_shape(t, &sh);
 		before += t->nbytes;
 		r->skipped = t->ndim > SCHEME_MAX_DIMS ? "too many dimensions" :
 			     scheme_applies_to(s, t->dtype, &sh);

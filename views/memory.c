@@ -87,10 +87,7 @@ static void add_tensors(struct memory_row *rows, const struct tensor *t,
 {
 	struct scheme_shape sh;
 
-	memset(&sh, 0, sizeof(sh));
-	sh.ndim = t->ndim;
-	for (int d = 0; d < t->ndim && d < SCHEME_MAX_DIMS; d++)
-		sh.dim[d] = t->shape[d];
+	tensor_scheme_shape(t, &sh);
 	rows[0].bytes += n * t->nbytes;
 	for (size_t r = 1; r < MEMORY_ROWS; r++) {
 		struct memory_row *row = &rows[r];

@@ -7,14 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void shape_of(const struct tensor *t, struct scheme_shape *sh)
-{
-	memset(sh, 0, sizeof(*sh));
-	sh->ndim = t->ndim < SCHEME_MAX_DIMS ? t->ndim : SCHEME_MAX_DIMS;
-	for (int d = 0; d < sh->ndim; d++)
-		sh->dim[d] = t->shape[d];
-}
-
 int preview_init(struct preview *pv, const struct model *m)
 {
 	size_t n = m->ntensors ? m->ntensors : 1;
@@ -52,7 +44,7 @@ int preview_applies(const struct preview *pv, size_t t, int s)
 
 	if (s < 0 || (size_t)s >= nschemes || ts->ndim > SCHEME_MAX_DIMS)
 		return 0;
-	shape_of(ts, &sh);
+	tensor_scheme_shape(ts, &sh);
 	return scheme_applies_to(&schemes[s], ts->dtype, &sh) == NULL;
 }
 
@@ -100,7 +92,7 @@ static int pair_run(struct job *j)
 	struct scheme_shape sh;
 	int rc;
 
-	shape_of(t, &sh);
+	tensor_scheme_shape(t, &sh);
 	tensor_reader_init(&rd, pv->m, t);
 	rc = scheme_error(&schemes[pv->job_s], &sh, tensor_reader_read, &rd,
 			  &ctl, &pv->job_acc);
@@ -145,7 +137,7 @@ const struct pv_result *preview_want(struct preview *pv,
 		return &none;
 	if (r[s].state != PV_NONE)
 		return &r[s];
-	shape_of(&pv->m->tensors[t], &sh);
+	tensor_scheme_shape(&pv->m->tensors[t], &sh);
 	if (!preview_applies(pv, t, s)) {
 		r[s].state = PV_NA;
 		r[s].bytes = pv->m->tensors[t].nbytes;
@@ -182,6 +174,6 @@ uint64_t preview_bytes(const struct preview *pv, size_t t)
 
 	if (pv->target[t] == PV_KEEP)
 		return ts->nbytes;
-	shape_of(ts, &sh);
+	tensor_scheme_shape(ts, &sh);
 	return scheme_bytes(&schemes[pv->target[t]], &sh);
 }

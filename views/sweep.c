@@ -98,12 +98,8 @@ static void sweep_refresh(struct sweep_state *st)
 				err_acc_merge(&row->acc, &res->acc);
 			} else {
 				struct scheme_shape sh;
-				const struct tensor *ts = &pv->m->tensors[t];
 
-				memset(&sh, 0, sizeof(sh));
-				sh.ndim = ts->ndim;
-				for (int d = 0; d < ts->ndim && d < SCHEME_MAX_DIMS; d++)
-					sh.dim[d] = ts->shape[d];
+				tensor_scheme_shape(&pv->m->tensors[t], &sh);
 				row->bytes += scheme_bytes(&schemes[row->scheme],
 							   &sh);
 				if (!res || res->state == PV_NONE)

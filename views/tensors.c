@@ -962,14 +962,6 @@ static void tensors_apply(void *owner, size_t i, int s)
 	free(ts);
 }
 
-static void shape_of(const struct tensor *t, struct scheme_shape *sh)
-{
-	memset(sh, 0, sizeof(*sh));
-	sh->ndim = t->ndim < SCHEME_MAX_DIMS ? t->ndim : SCHEME_MAX_DIMS;
-	for (int d = 0; d < sh->ndim; d++)
-		sh->dim[d] = t->shape[d];
-}
-
 /* Write the targets as a short plan to path: temporary file, rename. */
 static int save_plan(struct tensors_state *st, const char *path)
 {
@@ -1042,7 +1034,7 @@ static int load_plan(struct tensors_state *st, const char *path)
 		struct plan_choice c;
 		struct scheme_shape sh;
 
-		shape_of(t, &sh);
+		tensor_scheme_shape(t, &sh);
 		plan_choose(&p, t->name ? t->name : "", t->dtype, &sh,
 			    t->params, t->nbytes, &c);
 		preview_set(&st->pv, i, c.scheme ?
