@@ -5,6 +5,8 @@
 #ifndef QSCOPE_FORMATS_FORMATS_H
 #define QSCOPE_FORMATS_FORMATS_H
 
+#include <sys/types.h>
+
 #include "formats/model.h"
 
 extern const struct format format_safetensors;
@@ -50,7 +52,12 @@ int safetensors_open_index(struct model *m, struct source *index,
 json_t *source_json(const struct source *src, const char *what,
 		    struct err *e);
 
-/* Compare names the way people count: "layer.10" after "layer.9". */
-int natural_cmp(const char *a, const char *b);
+/* The temporary name a writer uses beside out: "dir/.base.tmp-XXXXXX"
+ * (for mkstemp; malloc'd).  formats/outfile.c */
+char *out_temp_name(const char *out);
+
+/* The mode a new file gets here: 0666 without the umask, read without
+ * changing the umask (umask() would, for a moment, for every thread). */
+mode_t out_file_mode(void);
 
 #endif

@@ -1709,41 +1709,6 @@ static void choose_kvs(const struct kvlist *l, int rewrite, char *keep)
 	}
 }
 
-/* "dir/.base.tmp-XXXXXX" for out. */
-static char *temp_name(const char *out)
-{
-	const char *slash = strrchr(out, '/');
-	size_t dlen = slash ? (size_t)(slash - out + 1) : 0;
-	size_t n = strlen(out) + 32;
-	char *t = xmalloc(n);
-
-	snprintf(t, n, "%.*s.%s.tmp-XXXXXX", (int)dlen, out,
-		 slash ? slash + 1 : out);
-	return t;
-}
-
-/* The process's umask, read without changing it (umask() would, for a
- * moment, for every thread) where /proc tells it. */
-static mode_t current_umask(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[128];
-	unsigned um;
-	mode_t old;
-
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "Umask: %o", &um) == 1) {
-				fclose(f);
-				return (mode_t)um;
-			}
-		fclose(f);
-	}
-	old = umask(022);
-	umask(old);
-	return old;
-}
-
 /* fsync the folder holding path, so that the rename is durable too. */
 static void sync_dir(const char *path)
 {
@@ -1930,7 +1895,7 @@ int gguf_write(const struct model *m, const enum dtype *types,
 	if (check_out(m, out_path, force, e))
 		goto out;
 
-	tmp = temp_name(out_path);
+	tmp = out_temp_name(out_path);
 	fd = mkstemp(tmp);
 	if (fd < 0) {
 		err_set(e, "'%s': cannot create a file next to it: %s",
@@ -1940,7 +1905,7 @@ int gguf_write(const struct model *m, const enum dtype *types,
 		goto out;
 	}
 	/* mkstemp() makes it 0600; a new file gets 0666 less the umask. */
-	if (fchmod(fd, 0666 & ~current_umask()) != 0) {
+	if (fchmod(fd, out_file_mode()) != 0) {
 		err_set(e, "'%s': %s", tmp, strerror(errno));
 		goto out;
 	}

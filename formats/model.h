@@ -192,6 +192,10 @@ char *tensor_shape_str(const struct tensor *t, char *out, size_t n);
 struct scheme_shape;
 void tensor_scheme_shape(const struct tensor *t, struct scheme_shape *sh);
 
+/* Compare names the way people count: "layer.10" after "layer.9" (digit
+ * runs as numbers).  formats/folder.c */
+int natural_cmp(const char *a, const char *b);
+
 /* What to show as t's type: a logical tensor's scheme, else the name of
  * its dtype ("BF16"). */
 const char *tensor_type_name(const struct tensor *t);

@@ -30,6 +30,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "formats/formats.h"
 #include "formats/pages.h"
 #include "quant/bytes.h"
 #include "quant/compute.h"
@@ -1236,39 +1237,6 @@ static char *shard_header(struct work *w, int s, json_t *meta, size_t *len)
 	return txt;
 }
 
-/* "dir/.base.tmp-XXXXXX" */
-static char *temp_for(const char *final)
-{
-	const char *slash = strrchr(final, '/');
-	size_t dl = slash ? (size_t)(slash - final + 1) : 0;
-	size_t n = strlen(final) + 32;
-	char *t = xmalloc(n);
-
-	snprintf(t, n, "%.*s.%s.tmp-XXXXXX", (int)dl, final,
-		 slash ? slash + 1 : final);
-	return t;
-}
-
-static mode_t file_mode(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[128];
-	unsigned um;
-	mode_t old;
-
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "Umask: %o", &um) == 1) {
-				fclose(f);
-				return 0666 & ~(mode_t)um;
-			}
-		fclose(f);
-	}
-	old = umask(022);
-	umask(old);
-	return 0666 & ~old;
-}
-
 static void sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1342,7 +1310,7 @@ static int write_all(int fd, const void *p, size_t n, uint64_t at)
 
 static int open_temp(struct target *tg, struct err *e)
 {
-	tg->tmp = temp_for(tg->final);
+	tg->tmp = out_temp_name(tg->final);
 	tg->fd = mkstemp(tg->tmp);
 	if (tg->fd < 0) {
 		err_set(e, "'%s': cannot create a file next to it: %s",
@@ -1351,7 +1319,7 @@ static int open_temp(struct target *tg, struct err *e)
 		tg->tmp = NULL;
 		return -1;
 	}
-	if (fchmod(tg->fd, file_mode()) != 0) {
+	if (fchmod(tg->fd, out_file_mode()) != 0) {
 		err_set(e, "'%s': %s", tg->tmp, strerror(errno));
 		return -1;
 	}

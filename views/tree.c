@@ -15,46 +15,6 @@
 
 #include "quant/dtype.h"
 
-/* ---- natural order ---- */
-
-static int is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-int tree_natcmp(const char *a, const char *b)
-{
-	while (*a && *b) {
-		if (is_digit(*a) && is_digit(*b)) {
-			const char *x = a, *y = b;
-			size_t lx, ly;
-			int c;
-
-			while (*x == '0' && is_digit(x[1]))
-				x++;
-			while (*y == '0' && is_digit(y[1]))
-				y++;
-			for (lx = 0; is_digit(x[lx]); lx++)
-				;
-			for (ly = 0; is_digit(y[ly]); ly++)
-				;
-			if (lx != ly)
-				return lx < ly ? -1 : 1;
-			c = strncmp(x, y, lx);
-			if (c)
-				return c;
-			a = x + lx;
-			b = y + ly;
-			continue;
-		}
-		if (*a != *b)
-			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
-		a++;
-		b++;
-	}
-	return *a ? 1 : *b ? -1 : 0;
-}
-
 /* ---- building ---- */
 
 struct slot {
@@ -318,7 +278,7 @@ static int cmp_nodes(const void *pa, const void *pb)
 		break;
 	}
 	if (c == 0)
-		c = tree_natcmp(na ? na : "", nb ? nb : "");
+		c = natural_cmp(na ? na : "", nb ? nb : "");
 	if (c == 0 && a->order != b->order)
 		c = a->order < b->order ? -1 : 1;
 	return by.reverse ? -c : c;

@@ -7,7 +7,7 @@
  * '.'), so no row is a lone step on the way down.  A group sums its
  * tensors (params, bytes) and has their dtype when they all share one.
  *
- * Siblings are sorted by name (natural order: layer 10 follows 9), by size
+ * Siblings are sorted by name (natural order, natural_cmp(): layer 10 follows 9), by size
  * (bytes, largest first) or by dtype; the flat list sorts every tensor
  * the same way by its full name.  No curses here: the tests call it
  * directly.
@@ -78,8 +78,5 @@ void tree_open_all(struct tree *t, int open);
 /* Open groups level by level, as long as the rows shown stay within
  * max_rows (the first screen shows as much of the structure as fits). */
 void tree_open_to_fit(struct tree *t, size_t max_rows);
-
-/* Natural order of names: digit runs compare as numbers. */
-int tree_natcmp(const char *a, const char *b);
 
 #endif
