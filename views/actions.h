@@ -40,6 +40,9 @@
 	X(FORMAT_NEXT, "Quantize",  "target format: the next one that applies") \
 	X(FORMAT_PREV, "Quantize",  "target format: the previous one")	\
 	X(SWEEP,      "Quantize",   "every format on this tensor or group: size, error; Enter picks") \
+	X(COMPARE,    "Quantize",   "values before and after the target format, and the error") \
+	X(BUDGET,     "Quantize",   "targets of least error within a size: 3.5G, 4.25 bpw") \
+	X(METRIC,     "Quantize",   "error as relative error or as SQNR in dB") \
 	X(PLAN_SAVE,  "Quantize",   "save the targets as a plan file")	\
 	X(PLAN_LOAD,  "Quantize",   "load a plan file as the targets")	\
 	X(WRITE,      "Quantize",   "write the model in its targets (safetensors), then check it") \
