@@ -420,73 +420,6 @@ static void num(double x, char *buf, size_t n)
 		snprintf(buf, n, "%.3g", x);
 }
 
-/* A column of the plot: its height in eighths of a cell, from value val
- * against the tallest top, over h rows. */
-static int eighths(double val, double top, int h, int log)
-{
-	double f;
-
-	if (!(val > 0) || !(top > 0))
-		return 0;
-	f = log ? log1p(val) / log1p(top) : val / top;
-	/* anything at all shows at least one eighth */
-	return f * h * 8 < 1 ? 1 : (int)(f * h * 8 + 0.5);
-}
-
-/* Draw a plot of width columns, height h rows, from column values. */
-static void draw_columns(const struct view *v, WINDOW *w, const double *col,
-			 int width, int h, int log)
-{
-	double top = 0;
-
-	for (int c = 0; c < width; c++)
-		if (col[c] > top)
-			top = col[c];
-	wattrset(w, v->env->attr[CR_BAR]);
-	for (int c = 0; c < width; c++) {
-		int e = eighths(col[c], top, h, log);
-
-		for (int r = 0; r < h; r++) {
-			int cell = e - 8 * (h - 1 - r);
-
-			wmove(w, ROWS_ABOVE + r, 1 + c);
-			w_vcell(w, v->env, cell);
-		}
-	}
-}
-
-/* The axis under the plot, with marks at columns, and labels below. */
-static void draw_axis(const struct view *v, WINDOW *w, int width,
-		      int zero_col, const char *lo, const char *mid,
-		      const char *hi)
-{
-	const struct view_env *env = v->env;
-	int y = ROWS_ABOVE + plot_h(v);
-
-	wattrset(w, env->attr[CR_NORMAL]);
-	wmove(w, y, 1);
-	for (int c = 0; c < width; c++) {
-		int end = c == 0 || c == width - 1;
-
-		if (env->ascii)
-			waddch(w, end || c == zero_col ? '+' : '-');
-		else if (c == zero_col)
-			waddwstr(w, L"\u253c");
-		else if (c == 0)
-			waddwstr(w, L"\u2514");
-		else if (c == width - 1)
-			waddwstr(w, L"\u2518");
-		else
-			waddwstr(w, L"\u2500");
-	}
-	mvwaddnstr(w, y + 1, 1, lo, width);
-	if (mid && zero_col > (int)strlen(lo) &&
-	    zero_col + (int)strlen(mid) < width - (int)strlen(hi))
-		mvwaddstr(w, y + 1, 1 + zero_col, mid);
-	if ((int)strlen(hi) + (int)strlen(lo) + 1 < width)
-		mvwaddstr(w, y + 1, 1 + width - (int)strlen(hi), hi);
-}
-
 /* The statistics: beside the plot, or under it on narrow terminals. */
 static void draw_panel(const struct view *v, WINDOW *w, const char (*lines)[64],
 		       int n)
@@ -540,13 +473,14 @@ static void draw_values(const struct view *v, WINDOW *w)
 		for (unsigned k = b0; k < b1 && k < h->nbins; k++)
 			col[c] += (double)h->counts[k];
 	}
-	draw_columns(v, w, col, width, height, st->log);
+	w_plot(w, v->env, ROWS_ABOVE, 1, col, width, height, st->log);
 	free(col);
 	if (h->hi > h->lo && h->lo < 0 && h->hi > 0)
 		zero_col = (int)((0 - h->lo) / (h->hi - h->lo) * width);
 	num(h->lo, lo, sizeof(lo));
 	num(h->hi, hi, sizeof(hi));
-	draw_axis(v, w, width, zero_col, lo, "0", hi);
+	w_axis(w, v->env, ROWS_ABOVE + plot_h(v), 1, width, zero_col, lo, "0",
+	       hi);
 
 	snprintf(lines[n++], 64, "count   %llu", (unsigned long long)vs->count);
 	num(vs->min, a, sizeof(a));
@@ -608,10 +542,11 @@ static void draw_rows(const struct view *v, WINDOW *w)
 			if (r->absmax[k] > col[c])
 				col[c] = r->absmax[k];
 	}
-	draw_columns(v, w, col, width, height, st->log);
+	w_plot(w, v->env, ROWS_ABOVE, 1, col, width, height, st->log);
 	free(col);
 	snprintf(hi, sizeof(hi), "row %llu", (unsigned long long)(r->n - 1));
-	draw_axis(v, w, width, -1, "row 0", NULL, hi);
+	w_axis(w, v->env, ROWS_ABOVE + plot_h(v), 1, width, -1, "row 0", NULL,
+	       hi);
 
 	for (uint64_t k = 0; k < r->n; k++)
 		if (!isnan(r->absmax[k]))

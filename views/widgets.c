@@ -3,6 +3,7 @@
  */
 #include "views/widgets.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,4 +359,63 @@ void w_progress(const struct view *v, WINDOW *w, int y, const char *label,
 	waddch(w, ']');
 	w_spaces(w, W_GAP);
 	waddstr(w, pct);
+}
+
+/* A column's height in eighths of a cell, from value val against the
+ * tallest top, over h rows. */
+static int eighths(double val, double top, int h, int log)
+{
+	double f;
+
+	if (!(val > 0) || !(top > 0))
+		return 0;
+	f = log ? log1p(val) / log1p(top) : val / top;
+	/* anything at all shows at least one eighth */
+	return f * h * 8 < 1 ? 1 : (int)(f * h * 8 + 0.5);
+}
+
+void w_plot(WINDOW *w, const struct view_env *env, int y, int x,
+	    const double *col, int width, int h, int log)
+{
+	double top = 0;
+
+	for (int c = 0; c < width; c++)
+		if (col[c] > top)
+			top = col[c];
+	wattrset(w, env->attr[CR_BAR]);
+	for (int c = 0; c < width; c++) {
+		int e = eighths(col[c], top, h, log);
+
+		for (int r = 0; r < h; r++) {
+			wmove(w, y + r, x + c);
+			w_vcell(w, env, e - 8 * (h - 1 - r));
+		}
+	}
+}
+
+void w_axis(WINDOW *w, const struct view_env *env, int y, int x, int width,
+	    int zero_col, const char *lo, const char *mid, const char *hi)
+{
+	wattrset(w, env->attr[CR_NORMAL]);
+	wmove(w, y, x);
+	for (int c = 0; c < width; c++) {
+		int end = c == 0 || c == width - 1;
+
+		if (env->ascii)
+			waddch(w, end || c == zero_col ? '+' : '-');
+		else if (c == zero_col)
+			waddwstr(w, L"\u253c");
+		else if (c == 0)
+			waddwstr(w, L"\u2514");
+		else if (c == width - 1)
+			waddwstr(w, L"\u2518");
+		else
+			waddwstr(w, L"\u2500");
+	}
+	mvwaddnstr(w, y + 1, x, lo, width);
+	if (mid && zero_col > (int)strlen(lo) &&
+	    zero_col + (int)strlen(mid) < width - (int)strlen(hi))
+		mvwaddstr(w, y + 1, x + zero_col, mid);
+	if ((int)strlen(hi) + (int)strlen(lo) + 1 < width)
+		mvwaddstr(w, y + 1, x + width - (int)strlen(hi), hi);
 }

@@ -67,6 +67,23 @@ void w_hbar(WINDOW *w, const struct view_env *env, double frac, int width);
 void w_vcell(WINDOW *w, const struct view_env *env, int eighths);
 
 /*
+ * A plot of width columns and h rows with its top-left cell at (y, x):
+ * column c is a vertical bar of height col[c] against the largest column
+ * (log: log(1 + count) scaled), in eighths of a cell; any non-zero column
+ * shows at least one eighth.
+ */
+void w_plot(WINDOW *w, const struct view_env *env, int y, int x,
+	    const double *col, int width, int h, int log);
+
+/*
+ * An axis line of width columns at (y, x), a mark at zero_col (none when
+ * it is outside), and on the line below: lo at the left, hi at the right
+ * and mid (may be NULL) under the mark, each only where it fits.
+ */
+void w_axis(WINDOW *w, const struct view_env *env, int y, int x, int width,
+	    int zero_col, const char *lo, const char *mid, const char *hi);
+
+/*
  * The title bar on line 0: left (cropped at its end) then, if it fits,
  * right-aligned extra text.  Either may be NULL.
  */

@@ -1,0 +1,24 @@
+/*
+ * views/compare.h - what the compare screen (views/compare.c) is given:
+ * one tensor and the scheme to compare its values with.  The screen shows
+ * the tensor's histogram before and after the scheme (quantized, then
+ * dequantized), the histogram of the error, and the values the scheme can
+ * represent marked on the axis.
+ */
+#ifndef QSCOPE_VIEWS_COMPARE_H
+#define QSCOPE_VIEWS_COMPARE_H
+
+#include <stddef.h>
+
+#include "formats/model.h"
+#include "quant/schemes.h"
+
+struct compare_arg {
+	const struct model *m;
+	size_t tensor;			/* index into m->tensors */
+	const struct scheme *scheme;	/* the target; never NULL */
+};
+
+extern const struct view_ops view_compare_ops;
+
+#endif
