@@ -4,6 +4,7 @@
 #   make demo       build, then open qscope on the demo checkpoint
 #   make check      build and run every test
 #   make check-asan the same under AddressSanitizer and UBSan (in build-asan/)
+#   make check-valgrind  the unit tests under valgrind (memcheck, leaks)
 #   make install    PREFIX=/usr/local DESTDIR= : binary, man page, demo
 #   make uninstall  remove what install put there
 #   make clean
@@ -128,6 +129,16 @@ check-asan:
 		SAN='-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' \
 		check
 
+# Memcheck sees what the sanitizers do not (reads of uninitialised memory)
+# in the normal build; "definite" leaks fail the run.
+VALGRIND = valgrind -q --error-exitcode=1 --leak-check=full \
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite
+
+check-valgrind: $(BUILD)/unit-tests
+	@sh tools/deps valgrind || { echo 'missing dependencies (see above)'; exit 1; }
+	@QS_FIXTURES=$${QS_FIXTURES:-../shared/fixtures} $(VALGRIND) ./$(BUILD)/unit-tests || \
+		{ echo 'valgrind: errors above (or a failed test)'; exit 1; }
+
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/demo
 	$(INSTALL) -m 0755 qscope $(DESTDIR)$(BINDIR)/qscope
@@ -149,5 +160,5 @@ clean:
 # make bench-scale: 7B-sized synthetic checkpoints (bench/scale/)
 -include bench/scale.mk
 
-.PHONY: all demo bench check check-asan install uninstall clean FORCE
+.PHONY: all demo bench check check-asan check-valgrind install uninstall clean FORCE
 .DELETE_ON_ERROR:
