@@ -222,6 +222,27 @@ resize() {
 
 maxwidth() { printf '%s\n' "$screen" | "$PY" "$tmp/screen.py" maxwidth "$1"; }
 
+# The two ways back from a screen opened over the tensors: Esc, then (after
+# opening it again with key $2) q, which must not quit.  $1 names the case,
+# $3 is text of the screen's title that the tensors screen does not show.
+back_checks() {
+	keys Escape
+	if wait_gone "$3" && line 1 | grep -q "tensor"; then
+		ok "$1: Esc goes back to the tensors"
+	else
+		no "$1: Esc" "not back on the tensors screen" "$screen"
+	fi
+	keys "$2"
+	wait_for "$3"
+	keys q
+	if wait_gone "$3" && line 1 | grep -q "tensor" &&
+		[ ! -f "$tmp/$S.exit" ]; then
+		ok "$1: q goes back, does not quit"
+	else
+		no "$1: q" "not back on the tensors screen" "$screen"
+	fi
+}
+
 # ---- the fixture: header, rows, moving ----
 
 fix=$QS_FIXTURES/safetensors/st-all-dtypes.safetensors

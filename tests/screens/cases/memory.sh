@@ -233,21 +233,7 @@ if [ -d "$demo" ]; then
 			no "memory: 40x10" "${why:-no redraw}" "$screen"
 		fi
 		mem_resize 80 24 "/13"
-		keys Escape
-		if wait_gone "memory · " && line 1 | grep -q "tensor"; then
-			ok "memory: Esc goes back to the tensors"
-		else
-			no "memory: Esc" "not back on the tensors screen" "$screen"
-		fi
-		keys M
-		wait_for "memory · "
-		keys q
-		if wait_gone "memory · " && line 1 | grep -q "tensor" &&
-			[ ! -f "$tmp/$S.exit" ]; then
-			ok "memory: q goes back, does not quit"
-		else
-			no "memory: q" "not back on the tensors screen" "$screen"
-		fi
+		back_checks memory M "memory · "
 	fi
 	mem_quit "memory: demo"
 else

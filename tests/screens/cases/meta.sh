@@ -131,21 +131,7 @@ if [ -d "$demo" ]; then
 	else
 		no "meta: no match" "no 'no match' message" "$screen"
 	fi
-	keys Escape
-	if wait_gone "metadata · " && line 1 | grep -q "tensor"; then
-		ok "meta: Esc goes back to the tensors"
-	else
-		no "meta: Esc" "not back on the tensors screen" "$screen"
-	fi
-	keys m
-	wait_for "metadata · "
-	keys q
-	if wait_gone "metadata · " && line 1 | grep -q "tensor" &&
-		[ ! -f "$tmp/$S.exit" ]; then
-		ok "meta: q goes back, does not quit"
-	else
-		no "meta: q" "not back on the tensors screen" "$screen"
-	fi
+	back_checks meta m "metadata · "
 	meta_quit "meta: demo"
 else
 	skipped "meta: demo" "no $demo (run make)"
