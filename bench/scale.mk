@@ -8,6 +8,7 @@
 # the sources live under bench/scale/, which its wildcard does not reach.
 #
 #   make bench-scale [QS_SCALE_DIR=DIR] [SCALE_ARGS=--quick]
+#   make bench-tui [QS_SCALE_DIR=DIR]
 
 QS_SCALE_DIR ?= bench/scale-data
 SCALE_OBJS = $(BUILD)/bench/scale/gen.o $(BUILD)/bench/scale/membw.o
@@ -26,6 +27,13 @@ bench-scale: all $(BUILD)/scale-gen $(BUILD)/scale-membw
 	QS_SCALE_DIR='$(QS_SCALE_DIR)' /usr/bin/python3 bench/scale/run.py \
 		--qscope ./$(QSCOPE) --membw ./$(BUILD)/scale-membw $(SCALE_ARGS)
 
+# Key latency of the browser on the 7B checkpoint, idle and while every
+# tensor's error is computed in the background.
+bench-tui: all $(BUILD)/scale-gen
+	./$(BUILD)/scale-gen '$(QS_SCALE_DIR)'
+	/usr/bin/python3 bench/scale/tui_latency.py ./$(QSCOPE) \
+		'$(QS_SCALE_DIR)/llama-7b'
+
 -include $(SCALE_OBJS:.o=.d)
 
-.PHONY: bench-scale
+.PHONY: bench-scale bench-tui
