@@ -469,3 +469,57 @@ int scheme_error(const struct scheme *s, const struct scheme_shape *shape,
 	free(j.acc);
 	return rc;
 }
+
+/* The rows of a sample: row i is source row i * rows / nrows. */
+struct sample {
+	chunk_read_fn *read;
+	void *arg;
+	uint64_t rows, nrows, rowlen;
+};
+
+static int sample_read(void *ctx, uint64_t first, size_t n, float *out)
+{
+	const struct sample *sm = ctx;
+
+	while (n) {
+		uint64_t r = first / sm->rowlen, off = first % sm->rowlen;
+		uint64_t src = r * sm->rows / sm->nrows;
+		size_t k = sm->rowlen - off < n ? (size_t)(sm->rowlen - off) : n;
+
+		if (sm->read(sm->arg, src * sm->rowlen + off, k, out))
+			return -1;
+		first += k;
+		out += k;
+		n -= k;
+	}
+	return 0;
+}
+
+int scheme_error_sampled(const struct scheme *s,
+			 const struct scheme_shape *shape,
+			 chunk_read_fn *read, void *arg,
+			 const struct compute_ctl *ctl, uint64_t max_values,
+			 struct err_acc *acc, uint64_t *measured)
+{
+	struct scheme_shape sub = *shape;
+	struct sample sm;
+	uint64_t params = shape_params(shape);
+
+	if (measured)
+		*measured = params;
+	if (shape->ndim < 2 || params <= max_values || !shape->dim[0])
+		return scheme_error(s, shape, read, arg, ctl, acc);
+	sm.read = read;
+	sm.arg = arg;
+	sm.rows = shape->dim[0];
+	sm.rowlen = params / sm.rows;
+	sm.nrows = max_values / sm.rowlen;
+	if (sm.nrows < 1)
+		sm.nrows = 1;
+	if (sm.nrows >= sm.rows)
+		return scheme_error(s, shape, read, arg, ctl, acc);
+	sub.dim[0] = sm.nrows;
+	if (measured)
+		*measured = sm.nrows * sm.rowlen;
+	return scheme_error(s, &sub, sample_read, &sm, ctl, acc);
+}

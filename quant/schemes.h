@@ -184,6 +184,24 @@ int scheme_error(const struct scheme *s, const struct scheme_shape *shape,
 		 chunk_read_fn *read, void *arg, const struct compute_ctl *ctl,
 		 struct err_acc *acc);
 
+/*
+ * scheme_error() on a deterministic sample of the tensor, for an estimate
+ * at a fraction of the cost: whole outer rows, evenly spaced, about
+ * max_values values in all (at least one row), quantized as a tensor of
+ * those rows.  A tensor of one dimension, or not larger than max_values, is
+ * taken whole.  acc holds the sample's sums: sse/sxx estimates the
+ * tensor's relative error (and SQNR, cosine); counts and the largest error
+ * are the sample's.  A per-tensor scale (fp8, ternary) comes from the
+ * sample too, so an outlier outside it is missed.  *measured (may be
+ * NULL) gets how many values were measured: all of them when the tensor
+ * was taken whole.  Returns as scheme_error().
+ */
+int scheme_error_sampled(const struct scheme *s,
+			 const struct scheme_shape *shape,
+			 chunk_read_fn *read, void *arg,
+			 const struct compute_ctl *ctl, uint64_t max_values,
+			 struct err_acc *acc, uint64_t *measured);
+
 /* Values a piece of scheme_error() holds for context c. */
 size_t scheme_piece(const struct scheme_ctx *c);
 

@@ -531,6 +531,46 @@ def check_gaussian(path):
                    scheme, rmse, np.sqrt(mse)))
 
 
+def check_sampled(path, tensors):
+    """--sample N: a tensor larger than N values is measured on whole rows
+    i * R / n (n = N // row length), exactly as numpy on those rows;
+    smaller ones as without --sample."""
+    n_max = 20000
+    for scheme in ("int8", "int4-g128", "nf4"):
+        quant = SCHEMES[scheme][0]
+        p = subprocess.run([QSCOPE, "try", "--json", "--sample", "20000",
+                            path, scheme], capture_output=True, text=True)
+        if p.returncode != 0:
+            report(False, "try --sample %s: %s" % (scheme, p.stderr.strip()))
+            continue
+        out = json.loads(p.stdout)
+        got = {e["name"]: e for e in out["tensors"]}
+        for name, dt, a in tensors:
+            e = got[name]
+            if "skipped" in e or a.ndim < 2:
+                continue
+            x = stored_values(dt, a)
+            rows, rowlen = x.shape[0], x.size // x.shape[0]
+            n = max(1, n_max // rowlen)
+            if x.size <= n_max or n >= rows:
+                ok = "sampled" not in e
+                what = "whole"
+            else:
+                xs = x.reshape(rows, -1)[[i * rows // n for i in range(n)]]
+                xs = xs.reshape((n,) + x.shape[1:])
+                m = metrics(xs, quant(xs))
+                ok = (abs(e.get("sampled", 0) - n / rows) < 1e-12 and
+                      close(e.get("rel_err"), m["rel_err"], "rel_err"))
+                what = "%d of %d rows" % (n, rows)
+            report(ok, "try --sample 20000 %s %s: %s" % (scheme, name, what))
+        report(out["total"].get("sampled") is True,
+               "try --sample %s: the total says it is an estimate" % scheme)
+    p = subprocess.run([QSCOPE, "try", "--sample", "0", path, "int8"],
+                       capture_output=True, text=True)
+    report(p.returncode == 2 and "--sample" in p.stderr,
+           "try --sample 0: exit %d" % p.returncode)
+
+
 def main():
     with tempfile.TemporaryDirectory() as d:
         tensors = make_tensors()
@@ -548,6 +588,8 @@ def main():
         report(p.returncode == 2 and p.stderr ==
                "qscope: unknown scheme 'int3' (see 'qscope schemes')\n",
                "unknown scheme: exit %d, %r" % (p.returncode, p.stderr))
+
+        check_sampled(path, tensors)
 
         gpath = os.path.join(d, "gauss.safetensors")
         write_safetensors(gpath, [("w", "F32", RNG.standard_normal(

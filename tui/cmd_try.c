@@ -1,6 +1,7 @@
 /*
  * tui/cmd_try.c - qscope schemes [--json]
- *                 qscope try [--json] [--threads N] PATH SCHEME [NAME...]
+ *                 qscope try [--json] [--threads N] [--sample N] PATH SCHEME
+ *                            [NAME...]
  *
  * `schemes` lists the table of quant/schemes.c with the bits per weight of
  * a 4096 x 4096 tensor.  `try` quantizes, dequantizes and compares every
@@ -23,6 +24,12 @@
  *    (quant/schemes.h).
  * A NAME that matches no tensor is an error (exit 2), as a typo would
  * otherwise look like a model with nothing to try.
+ *
+ * --sample N: each tensor larger than N values is measured on about N of
+ * them (whole rows, evenly spaced: scheme_error_sampled()), for a quick
+ * estimate of a large model.  The text gains a SAMPLE column (the share of
+ * the tensor measured); JSON rows measured on a sample get
+ * "sampled": <share>, and the total "sampled": true when any was.
  */
 #include <getopt.h>
 #include <math.h>
@@ -102,6 +109,7 @@ struct row {
 	struct err_metrics met;
 	uint64_t bytes;		/* after (stored bytes when skipped) */
 	double bits;
+	double share;		/* of the values measured: 1 unless sampled */
 };
 
 static json_t *num(double v)
@@ -129,6 +137,8 @@ static json_t *row_json(const struct row *r)
 	json_object_set_new(j, "bytes", json_integer((json_int_t)r->bytes));
 	if (r->acc.sse == 0 && r->acc.to_inf == 0)
 		json_object_set_new(j, "exact", json_true());
+	if (r->share < 1)
+		json_object_set_new(j, "sampled", json_real(r->share));
 	return j;
 }
 
@@ -144,13 +154,13 @@ static void put_num(const char *fmt, int width, double v)
 }
 
 static void print_text(const char *scheme, const struct row *rows, size_t n,
-		       uint64_t before, uint64_t after, double rel)
+		       uint64_t before, uint64_t after, double rel, int sample)
 {
 	char name[1024], b1[32], b2[32];
 
-	printf("%10s %9s %8s %9s %10s %7s %6s %12s  %s\n", "RMSE", "REL_ERR",
+	printf("%10s %9s %8s %9s %10s %7s %6s %12s  %s%s\n", "RMSE", "REL_ERR",
 	       "SQNR_DB", "COSINE", "MAX_ERR", "CLIP%", "BITS", "BYTES",
-	       "NAME");
+	       sample ? " SAMPLE  " : "", "NAME");
 	for (size_t i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
 
@@ -167,22 +177,37 @@ static void print_text(const char *scheme, const struct row *rows, size_t n,
 		put_num(" %*.4g", 10, r->met.max_abs_err);
 		put_num(" %*.3f", 7, 100 * r->met.clipped_share);
 		put_num(" %*.3f", 6, r->bits);
-		printf(" %12llu  %s\n", (unsigned long long)r->bytes, name);
+		printf(" %12llu  ", (unsigned long long)r->bytes);
+		if (sample && r->share < 1)
+			printf("%6.2f%%  ", 100 * r->share);
+		else if (sample)
+			printf("%7s  ", "all");
+		printf("%s\n", name);
 	}
 	units_bytes(before, b1, sizeof(b1));
 	units_bytes(after, b2, sizeof(b2));
 	printf("\n%s: %s -> %s", scheme, b1, b2);
 	if (before)
 		printf(" (%.1f%%)", 100.0 * (double)after / (double)before);
+	for (size_t i = 0; i < n && sample; i++)
+		if (rows[i].share < 1) {
+			sample = 2;	/* an estimate: say so */
+			break;
+		}
 	if (isfinite(rel))
-		printf(", relative error %.4g (SQNR %.2f dB)", rel,
+		printf(", relative error %s%.4g (SQNR %.2f dB)",
+		       sample == 2 ? "~" : "", rel,
 		       rel > 0 ? -20 * log10(rel) : INFINITY);
+	if (sample == 2)
+		fputs(", estimated on samples", stdout);
 	putchar('\n');
 }
 
 static void print_json(const char *scheme, const struct row *rows, size_t n,
 		       uint64_t before, uint64_t after, double rel)
 {
+	int sampled = 0;
+
 	json_t *j = json_string(scheme), *total;
 
 	fputs("{\"scheme\": ", stdout);
@@ -190,6 +215,7 @@ static void print_json(const char *scheme, const struct row *rows, size_t n,
 	json_decref(j);
 	fputs(", \"tensors\": [", stdout);
 	for (size_t i = 0; i < n; i++) {
+		sampled |= rows[i].share < 1;
 		j = row_json(&rows[i]);
 		fputs(i ? ",\n  " : "\n  ", stdout);
 		json_print(j);
@@ -199,6 +225,8 @@ static void print_json(const char *scheme, const struct row *rows, size_t n,
 			  "bytes_before", (json_int_t)before,
 			  "bytes_after", (json_int_t)after,
 			  "rel_err", num(rel));
+	if (sampled)
+		json_object_set_new(total, "sampled", json_true());
 	printf("%s], \"total\": ", n ? "\n" : "");
 	json_print(total);
 	json_decref(total);
@@ -210,11 +238,13 @@ int cmd_try(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "sample", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char usage[] =
-		"usage: qscope try [--json] [--threads N] PATH SCHEME [NAME...]\n";
+		"usage: qscope try [--json] [--threads N] [--sample N] PATH SCHEME [NAME...]\n";
+	uint64_t sample = 0;
 	struct compute_ctl run = { 0, NULL, NULL, NULL };
 	const struct scheme *s;
 	struct model m;
@@ -226,11 +256,26 @@ int cmd_try(int argc, char **argv)
 	int json = 0, c, npats, rc = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+jt:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jt:s:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = 1;
 			break;
+		case 's': {
+			char *end;
+			unsigned long long v = strtoull(optarg, &end, 10);
+
+			if (*end == 'k' || *end == 'K')
+				v *= 1000, end++;
+			else if (*end == 'M')
+				v *= 1000000, end++;
+			if (*end || end == optarg || *optarg == '-' || v < 1 ||
+			    v > 1000000000000ull)
+				usage_error("try: --sample wants a number of values (like 262144 or 256k), not '%s'",
+					    optarg);
+			sample = v;
+			break;
+		}
 		case 't': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
@@ -269,6 +314,7 @@ int cmd_try(int argc, char **argv)
 		struct row *r;
 		struct scheme_shape sh;
 		struct tensor_reader rd;
+		uint64_t measured;
 
 		if (!name_matches(t->name, argv + optind + 2, npats, used))
 			continue;
@@ -287,7 +333,11 @@ int cmd_try(int argc, char **argv)
 			continue;
 		}
 		tensor_reader_init(&rd, &m, t);
-		switch (scheme_error(s, &sh, tensor_reader_read, &rd, &run,
+		measured = t->params;
+		switch (sample ? scheme_error_sampled(s, &sh, tensor_reader_read,
+						      &rd, &run, sample,
+						      &r->acc, &measured) :
+			scheme_error(s, &sh, tensor_reader_read, &rd, &run,
 				     &r->acc)) {
 		case 0:
 			break;
@@ -303,6 +353,7 @@ int cmd_try(int argc, char **argv)
 		}
 		tensor_reader_release(&rd);
 		err_acc_finish(&r->acc, &r->met);
+		r->share = t->params ? (double)measured / (double)t->params : 1;
 		r->bytes = scheme_bytes(s, &sh);
 		r->bits = scheme_bits(s, &sh);
 		after += r->bytes;
@@ -323,7 +374,8 @@ int cmd_try(int argc, char **argv)
 		if (json)
 			print_json(s->name, rows, nrows, before, after, rel);
 		else
-			print_text(s->name, rows, nrows, before, after, rel);
+			print_text(s->name, rows, nrows, before, after, rel,
+				   sample != 0);
 		rc = finish_stdout();
 	}
 	free(rows);

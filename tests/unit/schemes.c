@@ -1435,6 +1435,59 @@ TEST(schemes_error_streamed)
 	free(q);
 }
 
+/* A sample is the tensor made of the rows it takes (row i * R / n), so
+ * its sums equal scheme_error() on those rows copied out; a tensor not
+ * larger than the sample, or of one dimension, is measured whole. */
+TEST(schemes_error_sampled)
+{
+	enum { R = 40, C = 512, N = 7 };
+	struct scheme_shape sh = shape2(R, C), sub = shape2(N, C);
+	struct scheme_shape flat = { 1, { R * C } };
+	float *x = zalloc(R * C * sizeof(float));
+	float *rows = zalloc(N * C * sizeof(float));
+	struct src src = { x, ~(uint64_t)0 }, srows = { rows, ~(uint64_t)0 };
+	struct compute_ctl r2 = { 2, NULL, NULL, NULL };
+	uint64_t seed = 7, measured;
+
+	for (int i = 0; i < R * C; i++)
+		x[i] = gauss(&seed) * (1 + i / C);
+	for (int i = 0; i < N; i++)
+		memcpy(rows + i * C, x + (i * R / N) * C, C * sizeof(float));
+	FOR_APPLICABLE(s, &sh) {
+		struct err_acc want, got;
+		int rc = scheme_error_sampled(s, &sh, read_src, &src, &r2,
+					      N * C + C / 2, &got, &measured);
+
+		scheme_error(s, &sub, read_src, &srows, &r2, &want);
+		check_report(__FILE__, __LINE__,
+			     rc == 0 && measured == N * C && got.n == want.n &&
+			     got.sse == want.sse && got.sxx == want.sxx &&
+			     got.max_abs == want.max_abs,
+			     "%s: rc %d, measured %llu, sse %.17g vs %.17g",
+			     s->name, rc, (unsigned long long)measured, got.sse,
+			     want.sse);
+	}
+	{
+		struct err_acc want, got;
+
+		scheme_error(S("int8"), &sh, read_src, &src, &r2, &want);
+		CHECK_EQ_I(scheme_error_sampled(S("int8"), &sh, read_src, &src,
+						&r2, R * C, &got, &measured), 0);
+		CHECK(measured == R * C && got.sse == want.sse);
+		scheme_error(S("f16"), &flat, read_src, &src, &r2, &want);
+		CHECK_EQ_I(scheme_error_sampled(S("f16"), &flat, read_src,
+						&src, &r2, 100, &got,
+						&measured), 0);
+		CHECK(measured == R * C && got.sse == want.sse);
+		/* fewer values than a row: one row */
+		CHECK_EQ_I(scheme_error_sampled(S("int8"), &sh, read_src, &src,
+						&r2, 10, &got, &measured), 0);
+		CHECK(measured == C);
+	}
+	free(x);
+	free(rows);
+}
+
 /* The FORMATS.md 6.3 reference numbers on 2^20 N(0,1) values, as 256 rows
  * of 4096: MSE within a few per cent (the sample differs). */
 TEST(schemes_gaussian_reference)
