@@ -70,6 +70,16 @@ static const struct rename table[] = {
 	{ "transformer.h.#.ln_2", "blk.#.ffn_norm", 0 },
 	{ "transformer.h.#.mlp.c_fc", "blk.#.ffn_up", NAMES_TRANSPOSED },
 	{ "transformer.h.#.mlp.c_proj", "blk.#.ffn_down", NAMES_TRANSPOSED },
+	/* ... and as GPT2Model saves them (the hub's gpt2 checkpoints) */
+	{ "wte", "token_embd", 0 },
+	{ "wpe", "position_embd", 0 },
+	{ "ln_f", "output_norm", 0 },
+	{ "h.#.ln_1", "blk.#.attn_norm", 0 },
+	{ "h.#.attn.c_attn", "blk.#.attn_qkv", NAMES_TRANSPOSED },
+	{ "h.#.attn.c_proj", "blk.#.attn_output", NAMES_TRANSPOSED },
+	{ "h.#.ln_2", "blk.#.ffn_norm", 0 },
+	{ "h.#.mlp.c_fc", "blk.#.ffn_up", NAMES_TRANSPOSED },
+	{ "h.#.mlp.c_proj", "blk.#.ffn_down", NAMES_TRANSPOSED },
 
 	/* GPT-NeoX (pythia) */
 	{ "gpt_neox.embed_in", "token_embd", 0 },

@@ -752,3 +752,210 @@ int compute_compare(chunk_read_fn *ra, void *ca, chunk_read_fn *rb, void *cb,
 	free(j.acc);
 	return rc;
 }
+
+/* ---- compute_compare_pair, compute_diff ---- */
+
+/* Rows of x in a transposed band: a multiple of the 256-value blocks of
+ * k-quants, so that y's runs decode whole blocks... */
+#define BAND_ROWS 256
+/* ... unless the band would hold more values than this (4 MiB). */
+#define BAND_MAX ((size_t)1 << 20)
+
+struct pair_job {
+	const struct compute_pair *p;
+	int pass;			/* 1: error and statistics, 2: bins */
+	struct err_acc *acc;		/* per chunk, or NULL */
+	struct vstats *vs;		/* per chunk, or NULL */
+	struct histogram *th;		/* per thread, pass 2 */
+};
+
+/* Rows of x per band when transposed. */
+static uint64_t band_rows(const struct compute_pair *p)
+{
+	uint64_t r = BAND_ROWS;
+
+	if (p->cols && r * p->cols > BAND_MAX)
+		r = BAND_MAX / p->cols;
+	return r ? r : 1;
+}
+
+/* y's values of the rows [r0, r0 + nr) of x, in y's order: tile[j * nr + i]
+ * is element (r0 + i, j). */
+static int read_band(const struct compute_pair *p, uint64_t r0, size_t nr,
+		     float *tile)
+{
+	for (uint64_t j = 0; j < p->cols; j++)
+		if (p->rb(p->cb, j * p->rows + r0, nr, tile + j * nr))
+			return -1;
+	return 0;
+}
+
+/*
+ * x and y of elements [first, first + n); when transposed, y comes from
+ * tile, the band of nr rows starting at row r0 (read_band()).
+ */
+static int read_xy(const struct compute_pair *p, uint64_t first, size_t n,
+		   const float *tile, uint64_t r0, uint64_t nr, float *x,
+		   float *y)
+{
+	if (p->ra(p->ca, first, n, x))
+		return -1;
+	if (!p->transposed)
+		return p->rb(p->cb, first, n, y);
+	for (size_t k = 0; k < n; k++) {
+		uint64_t e = first + k;
+
+		y[k] = tile[(e % p->cols) * nr + (e / p->cols - r0)];
+	}
+	return 0;
+}
+
+/* Scratch: BLOCK values of x, BLOCK of y, then (transposed) the band. */
+static int pair_work(void *arg, const struct compute_chunk *c)
+{
+	struct pair_job *j = arg;
+	const struct compute_pair *p = j->p;
+	float *x = c->scratch, *y = x + BLOCK, *tile = y + BLOCK;
+	uint64_t r0 = 0, nr = 0;
+
+	if (j->pass == 1) {
+		if (j->acc)
+			err_acc_init(&j->acc[c->index]);
+		if (j->vs)
+			vstats_init(&j->vs[c->index]);
+	}
+	if (p->transposed) {
+		/* chunks are whole rows (the last band may be short) */
+		r0 = c->first / p->cols;
+		nr = c->n / p->cols;
+		if (read_band(p, r0, (size_t)nr, tile))
+			return -1;
+	}
+	for (size_t off = 0; off < c->n; off += BLOCK) {
+		size_t n = c->n - off < BLOCK ? c->n - off : BLOCK;
+
+		if (read_xy(p, c->first + off, n, tile, r0, nr, x, y))
+			return -1;
+		if (j->pass == 1 && j->acc)
+			err_acc_add(&j->acc[c->index], x, y, n);
+		if (!j->vs)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			x[k] = y[k] - x[k];
+		if (j->pass == 1)
+			vstats_add(&j->vs[c->index], x, n);
+		else
+			hist_add(&j->th[c->thread], x, n);
+	}
+	return 0;
+}
+
+/* The job of a pair: chunks of whole bands when transposed. */
+static void pair_job_init(struct compute_job *job, struct pair_job *j,
+			  const struct compute_pair *p)
+{
+	memset(j, 0, sizeof(*j));
+	j->p = p;
+	job->count = p->count;
+	job->align = 1;
+	job->fn = pair_work;
+	job->arg = j;
+	job->scratch = 2 * BLOCK * sizeof(float);
+	if (p->transposed) {
+		job->align = (size_t)(band_rows(p) * p->cols);
+		job->scratch += compute_chunk_size(job) * sizeof(float);
+	}
+}
+
+int compute_compare_pair(const struct compute_pair *p,
+			 const struct compute_ctl *ctl, struct err_acc *acc)
+{
+	struct pair_job j;
+	struct compute_job job;
+	uint64_t nchunks;
+	int rc;
+
+	if (!p->transposed)
+		return compute_compare(p->ra, p->ca, p->rb, p->cb, p->count,
+				       ctl, acc);
+	pair_job_init(&job, &j, p);
+	nchunks = compute_nchunks(&job);
+	err_acc_init(acc);
+	j.pass = 1;
+	j.acc = calloc(nchunks ? nchunks : 1, sizeof(*j.acc));
+	if (!j.acc)
+		return -1;
+	rc = compute_run(&job, ctl);
+	for (uint64_t i = 0; i < nchunks && !rc; i++)
+		err_acc_merge(acc, &j.acc[i]);
+	free(j.acc);
+	return rc;
+}
+
+int compute_diff(const struct compute_pair *p, unsigned nbins,
+		 const struct compute_ctl *ctl, struct err_acc *acc,
+		 struct vstats *vs, struct histogram *h)
+{
+	struct pair_job j;
+	struct compute_job job;
+	struct compute_ctl c;
+	struct part part;
+	uint64_t nchunks;
+	unsigned nt;
+	int rc = -1;
+
+	pair_job_init(&job, &j, p);
+	nchunks = compute_nchunks(&job);
+	nt = compute_threads(&job, ctl);
+	memset(h, 0, sizeof(*h));
+	vstats_init(vs);
+	if (acc)
+		err_acc_init(acc);
+	j.vs = calloc(nchunks ? nchunks : 1, sizeof(*j.vs));
+	j.acc = acc ? calloc(nchunks ? nchunks : 1, sizeof(*j.acc)) : NULL;
+	j.th = calloc(nt, sizeof(*j.th));
+	if (!j.vs || !j.th || (acc && !j.acc))
+		goto out;
+
+	j.pass = 1;
+	ctl_part(&c, &part, ctl, 0, 0.5);
+	rc = compute_run(&job, &c);
+	if (rc)
+		goto out;
+	for (uint64_t i = 0; i < nchunks; i++) {
+		vstats_merge(vs, &j.vs[i]);
+		if (acc)
+			err_acc_merge(acc, &j.acc[i]);
+	}
+	if (vs->count == vs->nan + vs->inf) {
+		hist_init(h, 0, 0, 1);
+		goto done;
+	}
+	hist_init(h, vs->min, vs->max, nbins);
+	j.pass = 2;
+	for (unsigned t = 0; t < nt; t++)
+		hist_init(&j.th[t], vs->min, vs->max, nbins);
+	ctl_part(&c, &part, ctl, 0.5, 0.5);
+	rc = compute_run(&job, &c);
+	for (unsigned t = 0; t < nt; t++) {
+		hist_merge(h, &j.th[t]);
+		hist_release(&j.th[t]);
+	}
+	if (rc)
+		goto out;
+done:
+	if (ctl && ctl->progress)
+		ctl->progress(ctl->arg, 1.0);
+	rc = 0;
+out:
+	if (rc) {
+		hist_release(h);
+		vstats_init(vs);
+		if (acc)
+			err_acc_init(acc);
+	}
+	free(j.th);
+	free(j.acc);
+	free(j.vs);
+	return rc;
+}

@@ -158,4 +158,43 @@ int compute_compare(chunk_read_fn *ra, void *ca, chunk_read_fn *rb, void *cb,
 		    uint64_t count, const struct compute_ctl *ctl,
 		    struct err_acc *acc);
 
+/*
+ * Two streams of values compared element by element (qscope diff): ra's
+ * are the reference x, rb's the y.  When transposed is set, ra gives a
+ * [rows, cols] matrix and rb the same matrix stored [cols, rows] (GPT-2's
+ * Conv1D weights against their GGUF copy): element (i, j) of x is ra's
+ * i * cols + j and of y rb's j * rows + i.  Then each chunk is a band of
+ * whole rows of x, and y's band is read as cols runs of the band's row
+ * count (at most 256 rows, and fewer for wide matrices, so that
+ * the band stays within a few MiB per thread) and turned around in memory.
+ */
+struct compute_pair {
+	chunk_read_fn *ra;
+	void *ca;
+	chunk_read_fn *rb;
+	void *cb;
+	uint64_t count;		/* elements of each; rows * cols if transposed */
+	int transposed;
+	uint64_t rows, cols;	/* of x, when transposed */
+};
+
+/*
+ * compute_compare() of a pair, transposed or not: the same result, bit for
+ * bit, as compute_compare() when not transposed; for every thread count
+ * the same either way.  Returns 0, 1 cancelled, -1 failed.
+ */
+int compute_compare_pair(const struct compute_pair *p,
+			 const struct compute_ctl *ctl, struct err_acc *acc);
+
+/*
+ * The error of the pair (acc, as compute_compare_pair() gives it; may be
+ * NULL) and the difference y - x: its statistics (vs) and nbins bins over
+ * [vs->min, vs->max] (h; one empty bin over [0, 0] when no difference is
+ * finite).  Two passes over the values.  Returns 0; 1 cancelled, -1 failed
+ * (h then holds no memory).  Progress: the first pass is the first half.
+ */
+int compute_diff(const struct compute_pair *p, unsigned nbins,
+		 const struct compute_ctl *ctl, struct err_acc *acc,
+		 struct vstats *vs, struct histogram *h);
+
 #endif

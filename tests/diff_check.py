@@ -422,6 +422,7 @@ def tests(tmp):
     else:
         print("skip: no demo checkpoint at %s" % DEMO)
     gqa_tests(tmp)
+    gpt2_tests(tmp)
     bad_input_tests(tmp, f16p if have_fixtures else None)
 
 
@@ -517,6 +518,8 @@ def fixture_tests(tmp, f16p, q4p):
         v = fa.values(name)
         if name == "blk.0.ffn_up.weight":
             out.append((name, "F16", v.astype("<f2").view("<u2").T.copy()))
+        elif name == "blk.0.ffn_gate.weight":
+            out.append((name, "F16", v[:-1].astype("<f2").view("<u2")))
         elif name == "blk.0.attn_v.weight":
             out.append((name, "F32", v.astype("<f4")))
         elif typ == 1:
@@ -534,7 +537,11 @@ def fixture_tests(tmp, f16p, q4p):
     check("only_b: the tensor A lacks", d["only_b"] == ["extra.weight"],
           d["only_b"])
     p = by["blk.0.ffn_up.weight"]
-    check("a transposed shape: changed 'shape', no metrics",
+    check("a transposed shape: changed 'transposed', compared (zero error)",
+          p["changed"] == "transposed" and p["rel_err"] == 0 and
+          p["cosine"] == 1 and p["max_abs_err"] == 0, p)
+    p = by["blk.0.ffn_gate.weight"]
+    check("another shape: changed 'shape', no metrics",
           p["changed"] == "shape" and p["rel_err"] is None and
           p["cosine"] is None and p["max_abs_err"] is None, p)
     p = by["blk.0.attn_v.weight"]
@@ -544,7 +551,8 @@ def fixture_tests(tmp, f16p, q4p):
     check("the other pairs unchanged",
           all(q["changed"] is None and q["rel_err"] == 0
               for n, q in by.items()
-              if n not in ("blk.0.ffn_up.weight", "blk.0.attn_v.weight")))
+              if n not in ("blk.0.ffn_up.weight", "blk.0.ffn_gate.weight",
+                           "blk.0.attn_v.weight")))
     d = diff_json(edited, f16p)
     check("swapped: only_a and only_b swap",
           d["only_a"] == ["extra.weight"] and d["only_b"] == want_a)
@@ -769,6 +777,109 @@ def gqa_tests(tmp):
     q = [p for p in d["pairs"] if "q_proj" in p["a"]]
     check("a head count that does not divide q's rows: 'layout'",
           len(q) == 2 and all(p["changed"] == "layout" for p in q), q)
+
+
+def gpt2_tests(tmp):
+    """GPT-2's Conv1D weights are stored [in, out] by Hugging Face and
+    [out, in] by llama.cpp's converter: a tiny GPT-2-like checkpoint in
+    the hub's names against a GGUF of the transposed weights pairs every
+    tensor, compares the Conv1D ones transposed ("transposed") with zero
+    error, square attn.c_proj included, and with the figures computed
+    here once B is quantized."""
+    rng = np.random.default_rng(7)
+    e, ff = 64, 256
+    hf = {"wte.weight": (50, e), "wpe.weight": (16, e),
+          "h.0.ln_1.weight": (e,), "h.0.attn.c_attn.weight": (e, 3 * e),
+          "h.0.attn.c_attn.bias": (3 * e,), "h.0.attn.c_proj.weight": (e, e),
+          "h.0.ln_2.weight": (e,), "h.0.mlp.c_fc.weight": (e, ff),
+          "h.0.mlp.c_proj.weight": (ff, e), "ln_f.weight": (e,)}
+    # values that F16 holds exactly, so an F16 copy is still exact
+    hf = {n: rng.standard_normal(s).astype(np.float16).astype(np.float32)
+          for n, s in hf.items()}
+    gg = {"wte": "token_embd", "wpe": "position_embd", "ln_f": "output_norm",
+          "h.0.ln_1": "blk.0.attn_norm", "h.0.attn.c_attn": "blk.0.attn_qkv",
+          "h.0.attn.c_proj": "blk.0.attn_output", "h.0.ln_2": "blk.0.ffn_norm",
+          "h.0.mlp.c_fc": "blk.0.ffn_up", "h.0.mlp.c_proj": "blk.0.ffn_down"}
+    conv = {n for n in hf if n.endswith("weight") and
+            (".c_attn." in n or ".c_proj." in n or ".c_fc." in n)}
+
+    def gname(n):
+        stem, suffix = n.rsplit(".", 1)
+        return gg[stem] + "." + suffix
+
+    st = os.path.join(tmp, "gpt2.safetensors")
+    write_safetensors(st, hf)
+    kvs = [("general.architecture", "str", "gpt2")]
+    for typ in ("F32", "F16"):
+        out = []
+        for n, w in hf.items():
+            v = w.T.copy() if n in conv else w
+            out.append((gname(n), typ,
+                        v.astype("<f2").view("<u2") if typ == "F16"
+                        else v.astype("<f4")))
+        g = os.path.join(tmp, "gpt2-%s.gguf" % typ.lower())
+        write_gguf(g, kvs, out)
+        d = diff_json(st, g)
+        by = {p["a"]: p for p in d["pairs"]}
+        check("GPT-2 vs its %s GGUF: all %d tensors pair" % (typ, len(hf)),
+              len(d["pairs"]) == len(hf) and not d["only_a"] and
+              not d["only_b"] and
+              all(gname(p["a"]) == p["b"] for p in d["pairs"]),
+              (len(d["pairs"]), d["only_a"], d["only_b"]))
+        bad = [n for n, p in by.items()
+               if p["changed"] != ("transposed" if n in conv else
+                                   ("dtype" if typ == "F16" else None))]
+        check("GPT-2 vs %s GGUF: the Conv1D weights (square c_proj too) "
+              "say 'transposed'" % typ, not bad,
+              [(n, by[n]["changed"]) for n in bad])
+        check("GPT-2 vs %s GGUF: rel_err 0 for the exact transposes" % typ,
+              all(p["rel_err"] == 0 and p["max_abs_err"] == 0 and
+                  p["cosine"] == 1 for p in d["pairs"]),
+              [(p["a"], p["rel_err"]) for p in d["pairs"]
+               if p["rel_err"] != 0][:3])
+        if typ == "F32":
+            f32 = g
+    # B quantized: the figures of A against B's values transposed back.
+    q = os.path.join(tmp, "gpt2-q8_0.gguf")
+    r = run("quantize", f32, "--type", "q8_0", "-o", q)
+    if r.returncode != 0:
+        check("qscope quantize the GPT-2 GGUF to Q8_0", False, r.stderr)
+        return
+    qg = Gguf(q)
+    d = diff_json(st, q)
+    bad = []
+    for p in d["pairs"]:
+        vb = qg.values(p["b"])
+        want = metrics(hf[p["a"]], vb.T if p["a"] in conv else vb)
+        ok, why = metrics_agree(p, want)
+        if not ok:
+            bad.append("%s: %s" % (p["a"], why))
+    nq = sum(p["rel_err"] not in (0, None) for p in d["pairs"])
+    check("GPT-2 vs Q8_0 GGUF: %d quantized pairs, errors of A against B "
+          "transposed back" % nq, nq >= 4 and not bad, bad[:3])
+
+    # Bands: a tall and a very wide matrix (several bands of rows, the
+    # last one short), one thread and two.
+    big = {"tall.weight": rng.standard_normal((600, 300)).astype(np.float32),
+           "wide.weight": rng.standard_normal((40, 30000)).astype(np.float32)}
+    a = os.path.join(tmp, "bands.safetensors")
+    write_safetensors(a, big)
+    noise = {n: (w + 0.01 * rng.standard_normal(w.shape)).astype(np.float32)
+             for n, w in big.items()}
+    b = os.path.join(tmp, "bands-t.safetensors")
+    write_safetensors(b, {n: w.T.copy() for n, w in noise.items()})
+    one = run("diff", "--json", "--threads", "1", a, b)
+    two = run("diff", "--json", "--threads", "2", a, b)
+    d = json.loads(one.stdout) if one.returncode == 0 else {"pairs": []}
+    bad = []
+    for p in d["pairs"]:
+        ok, why = metrics_agree(p, metrics(big[p["a"]], noise[p["a"]]))
+        if not ok or p["changed"] != "transposed":
+            bad.append("%s: %s %s" % (p["a"], p["changed"], why))
+    check("transposed in bands (600x300, 40x30000): figures as computed "
+          "here", len(d["pairs"]) == 2 and not bad, bad)
+    check("transposed: --threads 1 and 2 give the same bytes",
+          one.stdout == two.stdout and one.stdout)
 
 
 def unpermute(w, heads):

@@ -46,6 +46,7 @@
 #include "tui/colors.h"
 #include "tui/keys.h"
 #include "tui/worker.h"
+#include "views/diff.h"
 #include "views/view.h"
 
 /* Below this size the layout is not drawn; one line says so (the floor is
@@ -708,29 +709,33 @@ static int loop(struct shell *sh, struct err *e)
 	}
 }
 
-static int check_terminal(struct err *e)
+/* batch: the command that prints what the screen would show. */
+static int check_terminal(const char *batch, struct err *e)
 {
 	const char *t = getenv("TERM");
 
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-		err_set(e, "not a terminal; use 'qscope list PATH' for a listing");
+		err_set(e, "not a terminal; use '%s' for a listing", batch);
 		return -1;
 	}
 	if (!t || !*t || strcmp(t, "dumb") == 0) {
-		err_set(e, "not a terminal (TERM is %s); use 'qscope list PATH' "
-			"for a listing", t && *t ? "'dumb'" : "not set");
+		err_set(e, "not a terminal (TERM is %s); use '%s' for a listing",
+			t && *t ? "'dumb'" : "not set", batch);
 		return -1;
 	}
 	return 0;
 }
 
-int tui_run(struct model *m, const struct tui_options *o, struct err *e)
+/* The browser on m with bottom (given arg) as the bottom view. */
+static int run(struct model *m, const struct view_ops *bottom,
+	       const void *arg, const struct tui_options *o, struct err *e)
 {
 	static int atexit_done;
 	struct shell sh;
 	int rc = 0, sig;
 
-	if (check_terminal(e) < 0)
+	if (check_terminal(bottom == &view_diff_ops ? "qscope diff A B" :
+			   "qscope list PATH", e) < 0)
 		return -1;
 	/* Characters only: LC_NUMERIC stays "C" for every number we print. */
 	setlocale(LC_CTYPE, "");
@@ -800,7 +805,7 @@ int tui_run(struct model *m, const struct tui_options *o, struct err *e)
 	/* the worker wakes poll() through the same pipe as the signals;
 	 * without a thread, jobs run on this one (slower, still correct) */
 	worker_init(term.wake[1]);
-	if (push_view(&sh, &view_tensors_ops, NULL, e) < 0)
+	if (push_view(&sh, bottom, arg, e) < 0)
 		rc = -1;
 	else
 		loop(&sh, e);
@@ -830,4 +835,18 @@ fail_pipe:
 		raise(sig);
 	}
 	return rc;
+}
+
+int tui_run(struct model *m, const struct tui_options *o, struct err *e)
+{
+	return run(m, &view_tensors_ops, NULL, o, e);
+}
+
+int tui_run_diff(struct model *a, struct model *b,
+		 const struct tui_options *o, struct err *e)
+{
+	struct diff_arg arg = { a, b };
+
+	/* A is the reference: the other screens (metadata, doctor) show it */
+	return run(a, &view_diff_ops, &arg, o, e);
 }

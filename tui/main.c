@@ -1,6 +1,6 @@
 /*
  * tui/main.c - the command line: batch commands print without curses; with
- * no command, the interactive browser.
+ * no command, the interactive browser (on two paths, the diff screen).
  *
  * Exit status: 0 fine, 1 a check found problems, 2 bad usage or unreadable
  * input.  Every failure is one line on stderr: "qscope: 'path': what".
@@ -24,6 +24,7 @@
 
 static const char usage_text[] =
 	"usage: qscope [--color=WHEN] [--ascii] [--no-mouse] [--plan PLAN] [PATH]\n"
+	"       qscope [--color=WHEN] [--ascii] [--no-mouse] A B\n"
 	"       qscope list [--json] PATH\n"
 	"       qscope meta [--json] PATH\n"
 	"       qscope stats [--json] [--bins N] PATH [NAME...]\n"
@@ -41,7 +42,8 @@ static const char usage_text[] =
 	"Inspect machine-learning checkpoints and try number formats on them.\n"
 	"PATH is a safetensors, GGUF, PyTorch (.bin .pt .pth), .npy or .npz file,\n"
 	"a model folder, or any of them in a tar, zip, .zst, .gz or .xz archive.\n"
-	"Files are recognised by their bytes.  With no PATH: the built-in demo.\n"
+	"Files are recognised by their bytes.  With no PATH: the built-in demo;\n"
+	"with two, A and B: their tensors paired and compared, as by diff.\n"
 	"NAME selects tensors by name or glob ('*.mlp.*').\n"
 	"\n"
 	"commands:\n"
@@ -266,6 +268,42 @@ static int run_tui(const char *path, const struct tui_options *o)
 	return 0;
 }
 
+/* qscope A B: both models opened (a bad one said before the screen takes
+ * over), then the diff screen. */
+static int run_tui_diff(const char *pa, const char *pb,
+			const struct tui_options *o)
+{
+	struct model ma, mb;
+	struct err e = { "" };
+	int rc;
+
+	if (o->plan)
+		usage_error("%s", "--plan takes one PATH, not two");
+	if (open_or_report(&ma, pa))
+		return EXIT_BAD;
+	if (open_or_report(&mb, pb)) {
+		model_release(&ma);
+		return EXIT_BAD;
+	}
+	rc = tui_run_diff(&ma, &mb, o, &e);
+	model_release(&mb);
+	model_release(&ma);
+	if (rc) {
+		fprintf(stderr, "qscope: %s\n", e.msg);
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
+/* A word that names no file and looks like no path: a mistyped command
+ * ("qscope lsit x"), not a model. */
+static int looks_like_command(const char *s)
+{
+	struct stat st;
+
+	return stat(s, &st) != 0 && !strchr(s, '/') && !strchr(s, '.');
+}
+
 /* Batch commands: one line each; the code lives in tui/cmd_*.c. */
 static const struct command {
 	const char *name;
@@ -338,8 +376,11 @@ int main(int argc, char **argv)
 			if (strcmp(argv[optind], commands[i].name) == 0)
 				return commands[i].run(argc - optind,
 						       argv + optind);
-		if (argc - optind > 1)
+		if (argc - optind > 2 ||
+		    (argc - optind == 2 && looks_like_command(argv[optind])))
 			usage_error("unknown command '%s'", argv[optind]);
+		if (argc - optind == 2)
+			return run_tui_diff(argv[optind], argv[optind + 1], &o);
 		return run_tui(argv[optind], &o);
 	}
 	return run_tui(NULL, &o);

@@ -26,4 +26,9 @@ struct tui_options {
  * restored on every path. */
 int tui_run(struct model *m, const struct tui_options *o, struct err *e);
 
+/* Run the browser with the diff screen (views/diff.h) of b against a as
+ * the bottom view; otherwise as tui_run(). */
+int tui_run_diff(struct model *a, struct model *b,
+		 const struct tui_options *o, struct err *e);
+
 #endif

@@ -28,7 +28,7 @@
 	X(COLLAPSE,   "Tensors",    "fold the group, or go to its parent; elsewhere: back") \
 	X(EXPAND_ALL, "Tensors",    "unfold every group, or fold them all") \
 	X(FLAT,       "Tensors",    "tree or flat list")		\
-	X(SORT,       "Tensors",    "sort by name, size, dtype in turn") \
+	X(SORT,       "Tensors",    "sort by name, size, dtype (diff: error) in turn") \
 	X(SORT_REV,   "Tensors",    "reverse the sort order")		\
 	X(SEARCH,     "Tensors",    "search as you type")		\
 	X(SEARCH_NEXT, "Tensors",   "next match")			\

@@ -1,0 +1,133 @@
+# tests/screens/cases/diff.sh - the diff screen, `qscope A B`: the pairs'
+# figures as `qscope diff --json` gives them, the sort by error, the
+# histogram of the difference, a model against itself, bad input
+# (sourced by tests/screens/run.sh).
+
+# the row of the cursor
+diff_sel() { line $(($(fmt '#{cursor_y}') + 1)); }
+
+f16=$QS_FIXTURES/gguf/tiny-llama-f16.gguf
+q4=$QS_FIXTURES/gguf/tiny-llama-f16.Q4_K_M.gguf
+if [ -f "$f16" ] && [ -f "$q4" ]; then
+	# what the batch command says, laid out as the screen prints it:
+	# the figures of blk.0.attn_q.weight, the pair of largest error, and
+	# the figures of that pair
+	"$QSCOPE" diff --json "$f16" "$q4" >"$tmp/diff.json"
+	want=$("$PY" - "$tmp/diff.json" <<'EOF'
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+
+def fig(x, f):
+    return "inf" if x is None else f % x   # null: infinite SQNR
+
+def row(p):
+    return "%9s  %8s  %9s  %10s" % (fig(p["rel_err"], "%.4g"),
+                                    fig(p["sqnr_db"], "%.2f"),
+                                    fig(p["cosine"], "%.6f"),
+                                    fig(p["max_abs_err"], "%.4g"))
+
+by = {p["a"]: p for p in d["pairs"]}
+top = max(d["pairs"], key=lambda p: p["rel_err"])
+print(row(by["blk.0.attn_q.weight"]))
+print(top["a"])
+print("%.4g" % top["rel_err"])
+EOF
+)
+	want_q=$(printf '%s\n' "$want" | sed -n 1p)
+	want_top=$(printf '%s\n' "$want" | sed -n 2p)
+	want_top_err=$(printf '%s\n' "$want" | sed -n 3p)
+
+	start 120 40 -- "$f16" "$q4"
+	if wait_for "21 pairs" && wait_for "0 only in A" &&
+		line 2 | grep -q "name .*dtype .*shape .*params .*rel err .*SQNR dB .*cosine .*max err"; then
+		ok "diff: A B opens the diff screen, 21 pairs, the columns"
+	else
+		no "diff: opens" "no title or columns" "$screen"
+	fi
+	if wait_for "21 compared" &&
+		printf '%s\n' "$screen" | grep "attn_q.weight" | head -n 1 |
+		grep -q "F16→Q4_K  \[256, 256\]   65.5K  $want_q\$"; then
+		ok "diff: blk.0.attn_q.weight as diff --json says ($want_q)"
+	else
+		no "diff: row figures" "want '$want_q'" "$screen"
+	fi
+	if line 3 | grep -q "▾ blk .*mixed .*18 pairs"; then
+		ok "diff: groups sum their pairs"
+	else
+		no "diff: groups" "no blk group on line 3" "$screen"
+	fi
+	keys s s s T
+	if wait_for "flat, by error" &&
+		line 3 | grep -q "^ $want_top .* $want_top_err "; then
+		ok "diff: s by error, largest first ($want_top)"
+	else
+		no "diff: sort by error" "want $want_top first" "$screen"
+	fi
+	keys S
+	i=0
+	while [ $i -lt 50 ] && ! line 23 | grep -q "^ $want_top "; do
+		sleep 0.1
+		grab
+		i=$((i + 1))
+	done
+	if line 23 | grep -q "^ $want_top " && ! line 3 | grep -q "$want_top"; then
+		ok "diff: S reverses (the largest error last)"
+	else
+		no "diff: S" "not reversed" "$screen"
+	fi
+	keys S g Enter
+	if wait_for "difference B - A" && wait_for "rel err  $want_top_err" &&
+		wait_for "B - A:"; then
+		ok "diff: Enter opens the histogram of the difference"
+	else
+		no "diff: Enter" "no histogram with rel err $want_top_err" "$screen"
+	fi
+	keys '?'
+	if wait_for "This screen (difference)"; then
+		ok "diff: help on the difference screen"
+	else
+		no "diff: help" "" "$screen"
+	fi
+	keys Escape Escape
+	if wait_for "flat, by error" && wait_gone "difference B - A"; then
+		ok "diff: Esc goes back to the pairs"
+	else
+		no "diff: back" "not back on the pairs" "$screen"
+	fi
+	keys '?'
+	if wait_for "This screen (diff)" && wait_for "sort by"; then
+		ok "diff: help lists the screen's keys"
+	else
+		no "diff: help" "" "$screen"
+	fi
+	keys Escape q
+	if wait_exit && [ "$status" = 0 ]; then
+		ok "diff: q quits with status 0"
+	else
+		no "diff: q" "status '$status'" "$screen"
+	fi
+else
+	skipped "diff" "no fixtures $f16, $q4"
+fi
+
+demo=$PWD/demo/model
+if [ -f "$demo/model.safetensors.index.json" ]; then
+	start 120 30 -- "$demo" "$demo"
+	if wait_for "39 pairs" && wait_for "relative error 0 (equal)" &&
+		[ "$(printf '%s\n' "$screen" | sed -n '3,29p' |
+			grep -c '  0       inf   1.000000           0$')" -eq 25 ]; then
+		ok "diff: the demo against itself, zero error on every row"
+	else
+		no "diff: demo" "not 25 rows of zero error" "$screen"
+	fi
+	keys Q
+	wait_exit
+	err=$("$QSCOPE" "$demo" "$tmp/no-such.gguf" 2>&1 </dev/null)
+	rc=$?
+	case $err in
+	"qscope: '$tmp/no-such.gguf': "*)
+		[ $rc -eq 2 ] && ok "diff: an unreadable B: one line, exit 2" ||
+			no "diff: bad B" "exit $rc" ;;
+	*) no "diff: bad B" "exit $rc: $err" ;;
+	esac
+fi

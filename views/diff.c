@@ -1,0 +1,1490 @@
+/*
+ * views/diff.c - the diff screen (`qscope A B`): the pairs of two
+ * checkpoints as a tree, with the error of B against A.
+ *
+ *  a.gguf -> b.gguf       21 pairs · 0 only in A · 0 only in B
+ *  name                dtype       shape        params  rel err  SQNR dB ...
+ *  ▾ blk                                                 ~0.0765    22.32
+ *    ▾ 0
+ *        attn_q.weight F16->Q4_K   [64, 64]       4.1K  0.07653    22.32 ...
+ *  ▸ only in A
+ *  computing 5/21                                  3/30  ? help  s sort  q quit
+ *
+ * Pairs come from formats/pairs.h, the code `qscope diff` prints from, so
+ * a row shows the figures the batch command prints, formatted the same
+ * way.  Pairs are compared on the background worker, one at a time: the
+ * selected row's first, then the rows shown, then the rest; a group's
+ * error is over all its pairs compared so far (the square root of their
+ * summed squared error over their summed squared norm), marked '~' while
+ * some are still to come.  Tensors found on one side only are listed under
+ * the groups "only in A" and "only in B", kept at the end whatever the
+ * sort.  s sorts by name, size (params), dtype or error (largest first),
+ * S reverses; T shows the flat list.  Enter on a pair opens the histogram
+ * of the difference B - A (the second screen, below).
+ */
+#include "views/diff.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/pairs.h"
+#include "quant/compute.h"
+#include "quant/dtype.h"
+#include "quant/stats.h"
+#include "views/tree.h"
+#include "views/units.h"
+#include "views/widgets.h"
+
+/* Names get at least this many columns before other columns go. */
+#define NAME_MIN	16
+#define NAME_WANT	40
+/* Widest a shape column gets; longer shapes are cropped. */
+#define SHAPE_MAX	28
+/* Rows above and below the table: title, column titles / status line. */
+#define ROWS_ABOVE	2
+#define ROWS_BELOW	1
+#define INDENT		2
+#define MARK_W		2
+/* Widths of the figures: as `qscope diff` prints them. */
+#define REL_W		9
+#define SQNR_W		8
+#define COS_W		9
+#define MAX_W		10
+
+/* The groups of the tensors on one side only (labels in the tree). */
+#define ONLY_A		"only in A"
+#define ONLY_B		"only in B"
+
+enum item_kind { K_PAIR, K_ONLY_A, K_ONLY_B };
+
+/* One row of the synthetic model the tree is built from. */
+struct item {
+	enum item_kind kind;
+	size_t pair;			/* K_PAIR: index in pg.pairs */
+	const struct tensor *t;		/* A's tensor, or the unpaired one */
+};
+
+enum res_state { R_NONE = 0, R_DONE, R_NOCMP, R_FAILED };
+
+struct result {
+	unsigned char state;	/* enum res_state */
+	struct err_acc acc;
+};
+
+/* A node's figures: its pairs' sums, remade by each draw. */
+struct agg {
+	struct err_acc acc;	/* of the pairs compared */
+	size_t done, pending;	/* pairs compared, pairs to come */
+};
+
+enum sort_key { BY_NAME, BY_SIZE, BY_DTYPE, BY_ERROR, NSORTS };
+
+static const char *const sort_names[NSORTS] = {
+	"name", "size", "dtype", "error"
+};
+
+/* What the difference screen is given. */
+struct dh_arg {
+	const struct model *ma, *mb;
+	const struct pair *p;
+};
+
+struct diff_state {
+	const struct model *ma, *mb;
+	struct pairing pg;
+	struct result *res;	/* per pair */
+	size_t ncmp, ndone;	/* pairs to compare, with a result */
+	struct item *items;
+	struct model syn;	/* only names, params, dtype: for tree_build() */
+	struct tree tree;
+	struct text *label, *full;	/* per node */
+	char (*dtl)[48];	/* per node: its dtype label */
+	unsigned char *rank;	/* per node: 0 pairs, 1 only A, 2 only B */
+	struct agg *agg;	/* per node */
+	size_t *rows, rows_cap;
+	struct view_list list;
+	int flat, reverse;
+	enum sort_key sort;
+	struct text title;
+	char summary[128];
+	int dtype_w, shape_w, params_w, tree_need, flat_need;
+	char msg[256];
+	/* the pair being compared */
+	struct job job;
+	size_t job_pair;
+	struct err_acc job_acc;
+	struct dh_arg harg;
+};
+
+static const struct view_ops view_diffhist_ops;
+
+static int max_int(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+static const char *arrow(const struct view_env *env)
+{
+	return env->ascii ? "->" : "\u2192";
+}
+
+/* ---- text of a row ---- */
+
+/*
+ * Columns of s, text of ours (ASCII, and the arrow when not in ASCII
+ * mode: one column each): its code points.
+ */
+static int cell_width(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* Draw s (as cell_width() measures it) in exactly width columns, padded
+ * (on the left when right is set) or cropped with a mark. */
+static void put_cell(WINDOW *w, const struct view_env *env, const char *s,
+		     int width, int right)
+{
+	int cw = cell_width(s);
+	const char *p = s;
+
+	if (cw <= width) {
+		if (right)
+			w_spaces(w, width - cw);
+		waddstr(w, s);
+		if (!right)
+			w_spaces(w, width - cw);
+		return;
+	}
+	if (width < 1)
+		return;
+	/* the first width - 1 code points, then the mark */
+	for (int k = 0; k < width - 1 && *p; k++)
+		do
+			p++;
+		while (((unsigned char)*p & 0xc0) == 0x80);
+	waddnstr(w, s, (int)(p - s));
+	if (env->ascii)
+		waddch(w, '~');
+	else
+		waddwstr(w, L"\u2026");
+}
+
+static const struct item *node_item(const struct diff_state *st,
+				    const struct tree_node *nd)
+{
+	return nd->tensor ? &st->items[nd->tensor - st->syn.tensors] : NULL;
+}
+
+static const struct pair *node_pair(const struct diff_state *st,
+				    const struct tree_node *nd)
+{
+	const struct item *it = node_item(st, nd);
+
+	return it && it->kind == K_PAIR ? &st->pg.pairs[it->pair] : NULL;
+}
+
+/* "F16" or "F16->Q4_K" of a tensor row. */
+static void item_dtype(const struct view_env *env, const struct diff_state *st,
+		       const struct item *it, char *buf, size_t n)
+{
+	const struct pair *p;
+
+	if (it->kind != K_PAIR) {
+		snprintf(buf, n, "%s", tensor_type_name(it->t));
+		return;
+	}
+	p = &st->pg.pairs[it->pair];
+	if (strcmp(tensor_type_name(p->a), tensor_type_name(p->b)) == 0)
+		snprintf(buf, n, "%s", tensor_type_name(p->a));
+	else
+		snprintf(buf, n, "%s%s%s", tensor_type_name(p->a), arrow(env),
+			 tensor_type_name(p->b));
+}
+
+static void node_shape(const struct view_env *env, const struct diff_state *st,
+		       const struct tree_node *nd, char *buf, size_t n)
+{
+	const struct item *it = node_item(st, nd);
+	const struct pair *p = node_pair(st, nd);
+	char a[64], b[64];
+
+	if (!it) {
+		snprintf(buf, n, "%zu %s%s", nd->ntensors,
+			 st->rank[nd - st->tree.nodes] ? "tensor" : "pair",
+			 nd->ntensors == 1 ? "" : "s");
+	} else if (!p || (p->change != PAIR_SHAPE &&
+			   p->change != PAIR_TRANSPOSED)) {
+		tensor_shape_str(it->t, buf, n);
+	} else {
+		snprintf(buf, n, "%s %s %s", tensor_shape_str(p->a, a, sizeof(a)),
+			 arrow(env), tensor_shape_str(p->b, b, sizeof(b)));
+	}
+}
+
+/* ---- building ---- */
+
+static void free_items(struct diff_state *st)
+{
+	for (size_t i = 0; st->syn.tensors && i < st->syn.ntensors; i++)
+		free(st->syn.tensors[i].name);
+	free(st->syn.tensors);
+	free(st->items);
+	st->syn.tensors = NULL;
+	st->items = NULL;
+}
+
+/* The synthetic model: a tensor per pair (A's name), then the unpaired
+ * ones under the "only in" groups.  -1 when out of memory. */
+static int make_items(struct diff_state *st)
+{
+	size_t n = st->pg.n + st->pg.nonly_a + st->pg.nonly_b, k = 0;
+
+	st->items = calloc(n + 1, sizeof(*st->items));
+	st->syn.tensors = calloc(n + 1, sizeof(*st->syn.tensors));
+	if (!st->items || !st->syn.tensors)
+		return -1;
+	for (int side = 0; side < 3; side++) {
+		const struct model *m = side == 2 ? st->mb : st->ma;
+		size_t count = side == 0 ? st->pg.n : m->ntensors;
+
+		for (size_t i = 0; i < count; i++) {
+			struct item *it = &st->items[k];
+			struct tensor *t = &st->syn.tensors[k];
+			const char *name;
+
+			if (side == 1 && !st->pg.only_a[i])
+				continue;
+			if (side == 2 && !st->pg.only_b[i])
+				continue;
+			it->kind = side == 0 ? K_PAIR : side == 1 ? K_ONLY_A :
+				   K_ONLY_B;
+			it->pair = i;
+			it->t = side == 0 ? st->pg.pairs[i].a : &m->tensors[i];
+			name = it->t->name ? it->t->name : "";
+			if (side == 0) {
+				t->name = strdup(name);
+			} else {
+				t->name = malloc(strlen(name) + 16);
+				if (t->name)
+					sprintf(t->name, "%s.%s",
+						side == 1 ? ONLY_A : ONLY_B,
+						name);
+			}
+			if (!t->name)
+				return -1;
+			t->params = it->t->params;
+			t->nbytes = it->t->nbytes;
+			t->dtype = it->t->dtype;
+			k++;
+			st->syn.ntensors = k;
+		}
+	}
+	return 0;
+}
+
+/* Per node: the dtype label (shared by every tensor under it, else
+ * "mixed") and the rank that keeps the "only in" groups last. */
+static void node_labels(const struct view_env *env, struct diff_state *st)
+{
+	for (size_t i = st->tree.n; i-- > 1;) {
+		struct tree_node *nd = &st->tree.nodes[i];
+		size_t p = nd->parent;
+		const struct item *it = node_item(st, nd);
+
+		if (p == TREE_NONE)
+			continue;
+		if (it) {
+			item_dtype(env, st, it, st->dtl[i], sizeof(st->dtl[i]));
+			st->rank[i] = (unsigned char)it->kind;
+		}
+		/* children come after their parent: they are done first */
+		if (p == 0)
+			continue;
+		if (!st->dtl[p][0])
+			memcpy(st->dtl[p], st->dtl[i], sizeof(st->dtl[p]));
+		else if (strcmp(st->dtl[p], st->dtl[i]) != 0)
+			snprintf(st->dtl[p], sizeof(st->dtl[p]), "mixed");
+		if (st->rank[i] > st->rank[p])
+			st->rank[p] = st->rank[i];
+	}
+}
+
+/* ---- sorting ---- */
+
+/* qsort has no context argument; sorting happens on the UI thread only. */
+static struct {
+	const struct diff_state *st;
+	int full;
+} by;
+
+/* A node's relative error for sorting: NaN when none is known. */
+static double node_err(const struct diff_state *st, size_t i)
+{
+	const struct agg *a = &st->agg[i];
+	struct err_metrics m;
+
+	if (!a->done)
+		return NAN;
+	err_acc_finish(&a->acc, &m);
+	return m.rel_err;
+}
+
+static int cmp_nodes(const void *pa, const void *pb)
+{
+	const struct diff_state *st = by.st;
+	size_t ia = *(const size_t *)pa, ib = *(const size_t *)pb;
+	const struct tree_node *a = &st->tree.nodes[ia];
+	const struct tree_node *b = &st->tree.nodes[ib];
+	const char *na = by.full && a->tensor ? a->tensor->name : a->label;
+	const char *nb = by.full && b->tensor ? b->tensor->name : b->label;
+	int c = 0;
+
+	/* the unpaired tensors stay at the end, whatever the order */
+	if (st->rank[ia] != st->rank[ib])
+		return st->rank[ia] < st->rank[ib] ? -1 : 1;
+	switch (st->sort) {
+	case BY_SIZE:
+		if (a->params != b->params)
+			c = a->params > b->params ? -1 : 1;
+		break;
+	case BY_DTYPE:
+		c = strcmp(st->dtl[ia], st->dtl[ib]);
+		break;
+	case BY_ERROR: {
+		double ea = node_err(st, ia), eb = node_err(st, ib);
+
+		/* without a figure: last either way */
+		if (isnan(ea) != isnan(eb))
+			return isnan(ea) ? 1 : -1;
+		if (!isnan(ea) && ea != eb)
+			c = ea > eb ? -1 : 1;
+		break;
+	}
+	default:
+		break;
+	}
+	if (c == 0)
+		c = natural_cmp(na ? na : "", nb ? nb : "");
+	if (c == 0 && a->order != b->order)
+		c = a->order < b->order ? -1 : 1;
+	return st->reverse ? -c : c;
+}
+
+/* Every node's sums, leaves up (children come after their parent). */
+static void aggregate(struct diff_state *st)
+{
+	memset(st->agg, 0, st->tree.n * sizeof(*st->agg));
+	for (size_t i = 0; i < st->tree.n; i++)
+		err_acc_init(&st->agg[i].acc);
+	for (size_t i = st->tree.n; i-- > 1;) {
+		const struct tree_node *nd = &st->tree.nodes[i];
+		const struct item *it = node_item(st, nd);
+		struct agg *a = &st->agg[i], *p;
+
+		if (nd->parent == TREE_NONE)
+			continue;
+		if (it && it->kind == K_PAIR) {
+			const struct result *r = &st->res[it->pair];
+
+			if (r->state == R_DONE) {
+				a->acc = r->acc;
+				a->done = 1;
+			} else if (r->state == R_NONE) {
+				a->pending = 1;
+			}
+		}
+		p = &st->agg[nd->parent];
+		err_acc_merge(&p->acc, &a->acc);
+		p->done += a->done;
+		p->pending += a->pending;
+	}
+}
+
+/* Rebuild the rows shown, keeping node keep selected if it is shown. */
+static int rebuild(struct diff_state *st, size_t keep)
+{
+	size_t n;
+
+	aggregate(st);
+	by.st = st;
+	by.full = 0;
+	for (size_t i = 0; i < st->tree.n; i++)
+		if (st->tree.nodes[i].nkids > 1)
+			qsort(st->tree.nodes[i].kids, st->tree.nodes[i].nkids,
+			      sizeof(size_t), cmp_nodes);
+	n = tree_rows(&st->tree, st->flat ? TREE_TENSORS : TREE_SHOWN,
+		      TREE_BY_NAME, 0, &st->rows, &st->rows_cap);
+	if (n == TREE_NONE) {
+		st->list.n = 0;
+		return -1;
+	}
+	if (st->flat && n > 1) {
+		by.full = 1;
+		qsort(st->rows, n, sizeof(size_t), cmp_nodes);
+	}
+	st->list.n = n;
+	for (size_t i = 0; keep != TREE_NONE && i < n; i++)
+		if (st->rows[i] == keep) {
+			st->list.sel = i;
+			break;
+		}
+	if (st->list.sel >= n)
+		st->list.sel = n ? n - 1 : 0;
+	return 0;
+}
+
+static size_t selected_node(const struct diff_state *st)
+{
+	return st->list.n ? st->rows[st->list.sel] : TREE_NONE;
+}
+
+/* ---- enter / leave ---- */
+
+static void diff_leave(struct view *v)
+{
+	struct diff_state *st = v->state;
+
+	if (st->job.run)
+		v->env->job_stop(&st->job);
+	for (size_t i = 0; i < st->tree.n; i++) {
+		if (st->label)
+			text_release(&st->label[i]);
+		if (st->full)
+			text_release(&st->full[i]);
+	}
+	free(st->label);
+	free(st->full);
+	free(st->dtl);
+	free(st->rank);
+	free(st->agg);
+	free(st->rows);
+	free(st->res);
+	tree_release(&st->tree);
+	free_items(st);
+	pairs_release(&st->pg);
+	text_release(&st->title);
+}
+
+static int diff_enter(struct view *v, const struct model *m, struct err *e)
+{
+	struct diff_state *st = v->state;
+	const struct diff_arg *arg = v->arg;
+	const struct view_env *env = v->env;
+	char buf[4200], pa[2048], pb[2048];
+
+	(void)m;
+	st->ma = arg->a;
+	st->mb = arg->b;
+	pairs_match(&st->pg, st->ma, st->mb);
+	st->res = calloc(st->pg.n + 1, sizeof(*st->res));
+	if (!st->res || make_items(st) < 0 ||
+	    tree_build(&st->tree, &st->syn) < 0)
+		goto oom;
+	for (size_t i = 0; i < st->pg.n; i++) {
+		if (pair_comparable(&st->pg.pairs[i]))
+			st->ncmp++;
+		else
+			st->res[i].state = R_NOCMP;
+	}
+	st->label = calloc(st->tree.n, sizeof(*st->label));
+	st->full = calloc(st->tree.n, sizeof(*st->full));
+	st->dtl = calloc(st->tree.n, sizeof(*st->dtl));
+	st->rank = calloc(st->tree.n, sizeof(*st->rank));
+	st->agg = calloc(st->tree.n, sizeof(*st->agg));
+	if (!st->label || !st->full || !st->dtl || !st->rank || !st->agg)
+		goto oom;
+	node_labels(env, st);
+	st->dtype_w = (int)strlen("dtype");
+	st->shape_w = (int)strlen("shape");
+	st->params_w = (int)strlen("params");
+	st->tree_need = st->flat_need = (int)strlen("name");
+	for (size_t i = 1; i < st->tree.n; i++) {
+		const struct tree_node *nd = &st->tree.nodes[i];
+		char s[160];
+
+		if (nd->parent == TREE_NONE)
+			continue;	/* merged into its parent */
+		if (text_make(&st->label[i], nd->label, env->ascii) < 0)
+			goto oom;
+		st->tree_need = max_int(st->tree_need, (nd->depth - 1) * INDENT +
+					MARK_W + st->label[i].width);
+		if (nd->tensor) {
+			if (text_make(&st->full[i], nd->tensor->name,
+				      env->ascii) < 0)
+				goto oom;
+			st->flat_need = max_int(st->flat_need,
+						st->full[i].width);
+		}
+		st->dtype_w = max_int(st->dtype_w, cell_width(st->dtl[i]));
+		node_shape(env, st, nd, s, sizeof(s));
+		st->shape_w = max_int(st->shape_w, cell_width(s));
+		units_count(nd->params, s, sizeof(s));
+		st->params_w = max_int(st->params_w, (int)strlen(s));
+	}
+	if (st->shape_w > SHAPE_MAX)
+		st->shape_w = SHAPE_MAX;
+	tree_open_to_fit(&st->tree, v->lines > ROWS_ABOVE + ROWS_BELOW ?
+			 (size_t)(v->lines - ROWS_ABOVE - ROWS_BELOW) : 1);
+	if (rebuild(st, TREE_NONE) < 0)
+		goto oom;
+	snprintf(buf, sizeof(buf), "%s %s %s",
+		 text_sanitize(st->ma->path ? st->ma->path : "", pa,
+			       sizeof(pa)), arrow(env),
+		 text_sanitize(st->mb->path ? st->mb->path : "", pb,
+			       sizeof(pb)));
+	if (text_make(&st->title, buf, env->ascii) < 0)
+		goto oom;
+	snprintf(st->summary, sizeof(st->summary),
+		 "%zu pair%s%s%zu only in A%s%zu only in B", st->pg.n,
+		 st->pg.n == 1 ? "" : "s", env->ascii ? " | " : " \u00b7 ",
+		 st->pg.nonly_a, env->ascii ? " | " : " \u00b7 ",
+		 st->pg.nonly_b);
+	return 0;
+oom:
+	err_set(e, "out of memory while pairing the tensors");
+	return -1;
+}
+
+/* ---- the work: one pair at a time on the worker ---- */
+
+static void progress_cb(void *arg, double done)
+{
+	job_progress(arg, done);
+}
+
+static int pair_run(struct job *j)
+{
+	struct diff_state *st = j->arg;
+	struct compute_ctl ctl = { 0, &j->cancel, progress_cb, j };
+	struct err e = { "" };
+	int rc;
+
+	rc = pair_compare(st->ma, st->mb, &st->pg.pairs[st->job_pair], &ctl,
+			  &st->job_acc, &e);
+	if (rc < 0)
+		snprintf(j->err, sizeof(j->err), "%.250s", e.msg);
+	return rc;
+}
+
+static int busy(const struct diff_state *st)
+{
+	enum job_state js = job_state(&st->job);
+
+	return st->job.run && (js == JOB_QUEUED || js == JOB_RUNNING);
+}
+
+/* Take a finished result: 1 if one was taken. */
+static int collect(struct diff_state *st)
+{
+	struct result *r;
+
+	if (!st->job.run || job_state(&st->job) != JOB_DONE)
+		return 0;
+	r = &st->res[st->job_pair];
+	if (st->job.result == 0) {
+		r->acc = st->job_acc;
+		r->state = R_DONE;
+		st->ndone++;
+	} else if (st->job.result < 0) {
+		r->state = R_FAILED;
+		st->ndone++;
+		snprintf(st->msg, sizeof(st->msg), "%s", st->job.err);
+	}
+	/* cancelled: still unknown, asked for again */
+	st->job.run = NULL;
+	return 1;
+}
+
+/* Start the first pair at or under node i still to compare: 1 if one
+ * started. */
+static int want_node(struct view *v, size_t i)
+{
+	struct diff_state *st = v->state;
+	size_t *under, n = tree_under(&st->tree, i, &under);
+	int started = 0;
+
+	if (n == TREE_NONE)
+		return 0;
+	for (size_t k = 0; k < n && !started; k++) {
+		const struct item *it = node_item(st, &st->tree.nodes[under[k]]);
+
+		if (!it || it->kind != K_PAIR || st->res[it->pair].state)
+			continue;
+		st->job_pair = it->pair;
+		st->job.run = pair_run;
+		st->job.arg = st;
+		v->env->job_start(&st->job);
+		started = 1;
+	}
+	free(under);
+	return started;
+}
+
+static size_t page_rows(const struct view *v)
+{
+	int n = v->lines - ROWS_ABOVE - ROWS_BELOW;
+
+	return n > 0 ? (size_t)n : 1;
+}
+
+static enum view_effect diff_poll(struct view *v)
+{
+	struct diff_state *st = v->state;
+	enum view_effect eff = VIEW_NONE;
+	size_t page = page_rows(v);
+
+	if (collect(st)) {
+		/* by error, a new figure may move rows */
+		if (st->sort == BY_ERROR)
+			rebuild(st, selected_node(st));
+		eff = VIEW_REDRAW;
+	}
+	if (busy(st) || st->ndone == st->ncmp)
+		return eff;
+	if (st->list.n && want_node(v, st->rows[st->list.sel]))
+		return eff;
+	for (size_t r = st->list.top; r < st->list.n && r < st->list.top + page;
+	     r++)
+		if (want_node(v, st->rows[r]))
+			return eff;
+	want_node(v, 0);
+	return eff;
+}
+
+/* ---- layout and drawing ---- */
+
+struct layout {
+	int name, dtype, shape, params, rel, sqnr, cos, max;
+};
+
+static void compute_layout(const struct diff_state *st, int cols,
+			   struct layout *L)
+{
+	int need = st->flat ? st->flat_need : st->tree_need;
+	int want = need < NAME_WANT ? need : NAME_WANT;
+	int *drop[4] = { &L->shape, &L->cos, &L->params, &L->max };
+	int k = 0;
+
+	L->dtype = st->dtype_w;
+	L->shape = st->shape_w;
+	L->params = st->params_w;
+	L->rel = REL_W;
+	L->sqnr = SQNR_W;
+	L->cos = COS_W;
+	L->max = MAX_W;
+	for (;;) {
+		int fixed = 2 + W_GAP + L->dtype + W_GAP + L->rel + W_GAP +
+			    L->sqnr;
+
+		if (L->shape)
+			fixed += W_GAP + L->shape;
+		if (L->params)
+			fixed += W_GAP + L->params;
+		if (L->cos)
+			fixed += W_GAP + L->cos;
+		if (L->max)
+			fixed += W_GAP + L->max;
+		L->name = cols - fixed;
+		if (k == 4 || L->name >= (k < 1 ? want : NAME_MIN))
+			break;
+		*drop[k++] = 0;
+	}
+	if (L->name > max_int(need, NAME_MIN))
+		L->name = max_int(need, NAME_MIN);
+	if (L->name < 1)
+		L->name = 1;
+}
+
+static void draw_columns(const struct view *v, WINDOW *w,
+			 const struct diff_state *st, const struct layout *L)
+{
+	char mode[48];
+	int x;
+
+	wattrset(w, v->env->attr[CR_COLUMNS]);
+	mvwhline(w, 1, 0, ' ', v->cols);
+	wmove(w, 1, 1);
+	w_str(w, "name", L->name, 0);
+	w_spaces(w, W_GAP);
+	w_str(w, "dtype", L->dtype, 0);
+	if (L->shape) {
+		w_spaces(w, W_GAP);
+		w_str(w, "shape", L->shape, 0);
+	}
+	if (L->params) {
+		w_spaces(w, W_GAP);
+		w_str(w, "params", L->params, 1);
+	}
+	w_spaces(w, W_GAP);
+	w_str(w, "rel err", L->rel, 1);
+	w_spaces(w, W_GAP);
+	w_str(w, "SQNR dB", L->sqnr, 1);
+	if (L->cos) {
+		w_spaces(w, W_GAP);
+		w_str(w, "cosine", L->cos, 1);
+	}
+	if (L->max) {
+		w_spaces(w, W_GAP);
+		w_str(w, "max err", L->max, 1);
+	}
+	snprintf(mode, sizeof(mode), "%s, by %s%s", st->flat ? "flat" : "tree",
+		 sort_names[st->sort], st->reverse ? " reversed" : "");
+	x = v->cols - 1 - (int)strlen(mode);
+	if (x >= getcurx(w) + W_GAP)
+		mvwaddstr(w, 1, x, mode);
+}
+
+static void draw_name(const struct view *v, WINDOW *w,
+		      const struct diff_state *st, size_t i, int width)
+{
+	const struct view_env *env = v->env;
+	const struct tree_node *nd = &st->tree.nodes[i];
+	int indent;
+
+	if (st->flat) {
+		w_text(w, env, &st->full[i], width, CROP_START, 0);
+		return;
+	}
+	indent = (nd->depth - 1) * INDENT;
+	if (indent > width - MARK_W - 8)
+		indent = max_int(0, width - MARK_W - 8);
+	w_spaces(w, indent);
+	width -= indent;
+	if (width >= MARK_W) {
+		if (nd->tensor)
+			w_spaces(w, MARK_W);
+		else if (env->ascii)
+			waddstr(w, nd->open ? "- " : "+ ");
+		else
+			waddwstr(w, nd->open ? L"\u25be " : L"\u25b8 ");
+		width -= MARK_W;
+	}
+	w_text(w, env, &st->label[i], width, CROP_MIDDLE, 0);
+}
+
+/* A figure as `qscope diff` prints it: "-" for NaN, "inf". */
+static void fig(char *buf, size_t n, const char *fmt, double x)
+{
+	if (isnan(x))
+		snprintf(buf, n, "-");
+	else if (isinf(x))
+		snprintf(buf, n, "%s", x > 0 ? "inf" : "-inf");
+	else
+		snprintf(buf, n, fmt, x);
+}
+
+/* The four figures of node i into out[4]. */
+static void node_figures(const struct diff_state *st, size_t i,
+			 char out[4][24])
+{
+	const struct tree_node *nd = &st->tree.nodes[i];
+	const struct agg *a = &st->agg[i];
+	const struct pair *p = node_pair(st, nd);
+	const struct item *it = node_item(st, nd);
+	struct err_metrics m;
+
+	for (int k = 0; k < 4; k++)
+		snprintf(out[k], 24, "-");
+	if (it && it->kind != K_PAIR)
+		return;
+	if (p && st->res[it->pair].state == R_NOCMP) {
+		snprintf(out[0], 24, "%s", p->undecodable ? "no decode" :
+			 pair_change_name(p->change));
+		return;
+	}
+	if (p && st->res[it->pair].state == R_FAILED) {
+		snprintf(out[0], 24, "failed");
+		return;
+	}
+	if (!a->done) {
+		if (a->pending)
+			snprintf(out[0], 24, "...");
+		return;
+	}
+	err_acc_finish(&a->acc, &m);
+	fig(out[0], 24, "%.4g", m.rel_err);
+	fig(out[1], 24, "%.2f", m.sqnr_db);
+	fig(out[2], 24, "%.6f", m.cosine);
+	fig(out[3], 24, "%.4g", m.max_abs_err);
+	if (a->pending) {
+		/* a group still computing: the figures so far */
+		char t[24];
+
+		snprintf(t, sizeof(t), "~%.20s", out[0]);
+		memcpy(out[0], t, sizeof(t));
+	}
+}
+
+static void draw_row(const struct view *v, WINDOW *w, int y,
+		     const struct diff_state *st, size_t i,
+		     const struct layout *L, int sel)
+{
+	const struct view_env *env = v->env;
+	const struct tree_node *nd = &st->tree.nodes[i];
+	char buf[160], f[4][24];
+
+	wattrset(w, env->attr[sel ? CR_SELECTED : CR_NORMAL]);
+	mvwhline(w, y, 0, ' ', v->cols);
+	wmove(w, y, 1);
+	draw_name(v, w, st, i, L->name);
+	w_spaces(w, W_GAP);
+	wattrset(w, env->attr[sel ? CR_SELECTED : CR_DTYPE]);
+	put_cell(w, env, st->dtl[i], L->dtype, 0);
+	wattrset(w, env->attr[sel ? CR_SELECTED : CR_NORMAL]);
+	if (L->shape) {
+		w_spaces(w, W_GAP);
+		node_shape(env, st, nd, buf, sizeof(buf));
+		put_cell(w, env, buf, L->shape, 0);
+	}
+	if (L->params) {
+		w_spaces(w, W_GAP);
+		units_count(nd->params, buf, sizeof(buf));
+		w_str(w, buf, L->params, 1);
+	}
+	node_figures(st, i, f);
+	w_spaces(w, W_GAP);
+	w_str(w, f[0], L->rel, 1);
+	w_spaces(w, W_GAP);
+	w_str(w, f[1], L->sqnr, 1);
+	if (L->cos) {
+		w_spaces(w, W_GAP);
+		w_str(w, f[2], L->cos, 1);
+	}
+	if (L->max) {
+		w_spaces(w, W_GAP);
+		w_str(w, f[3], L->max, 1);
+	}
+}
+
+/* What the status line says about the selected pair, if anything. */
+static void pair_note(const struct view_env *env, const struct diff_state *st,
+		      char *buf, size_t n)
+{
+	size_t i = selected_node(st);
+	const struct tree_node *nd = i != TREE_NONE ? &st->tree.nodes[i] : NULL;
+	const struct pair *p = nd ? node_pair(st, nd) : NULL;
+	const struct item *it = nd ? node_item(st, nd) : NULL;
+	char name[512];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	if (it && it->kind != K_PAIR) {
+		snprintf(buf, n, "only in %s: nothing to compare with",
+			 it->kind == K_ONLY_A ? "A" : "B");
+		return;
+	}
+	if (!p)
+		return;
+	if (strcmp(p->a->name, p->b->name) != 0)
+		len += (size_t)snprintf(buf + len, n - len, "B: %s",
+					text_sanitize(p->b->name, name,
+						      sizeof(name)));
+#define NOTE(...) do {							\
+		if (len < n)						\
+			len += (size_t)snprintf(buf + len, n - len,	\
+						"%s", len ? "; " : "");	\
+		if (len < n)						\
+			len += (size_t)snprintf(buf + len, n - len,	\
+						__VA_ARGS__);		\
+	} while (0)
+	if (p->change == PAIR_TRANSPOSED)
+		NOTE("B compared transposed");
+	if (p->change == PAIR_SHAPE)
+		NOTE("shapes differ: not compared");
+	if (p->why)
+		NOTE("%s", p->why);
+	if (p->heads && !p->undecodable)
+		NOTE("q/k rows put back in head order");
+	if (p->undecodable)
+		NOTE("values not decodable");
+#undef NOTE
+	(void)env;
+}
+
+static void draw_status(const struct view *v, WINDOW *w,
+			const struct diff_state *st)
+{
+	static const struct w_hint hints[] = {
+		{ ACT_HELP, "help" },
+		{ ACT_SORT, "sort" },
+		{ ACT_QUIT, "quit" },
+	};
+	const struct view_env *env = v->env;
+	const char *sep = env->ascii ? " | " : " \u00b7 ";
+	char line[1024], note[700], pos[48];
+	size_t len = 0;
+	struct text t;
+
+	snprintf(pos, sizeof(pos), "%zu/%zu",
+		 st->list.n ? st->list.sel + 1 : 0, st->list.n);
+	line[0] = '\0';
+	if (st->ndone < st->ncmp)
+		len += (size_t)snprintf(line, sizeof(line), "computing %zu/%zu",
+					st->ndone, st->ncmp);
+	pair_note(env, st, note, sizeof(note));
+	if (st->msg[0]) {
+		snprintf(line + len, sizeof(line) - len, "%s%s",
+			 len ? sep : "", st->msg);
+	} else if (note[0]) {
+		snprintf(line + len, sizeof(line) - len, "%s%s",
+			 len ? sep : "", note);
+	} else if (len == 0) {
+		const struct agg *a = &st->agg[0];
+		struct err_metrics m;
+
+		err_acc_finish(&a->acc, &m);
+		len = (size_t)snprintf(line, sizeof(line), "%zu compared",
+				       st->ndone);
+		if (a->acc.sxx > 0)
+			snprintf(line + len, sizeof(line) - len,
+				 ": relative error %.4g%s", m.rel_err,
+				 m.rel_err > 0 ? "" : " (equal)");
+	}
+	if (text_make(&t, line, env->ascii) == 0) {
+		w_status(v, w, &t, pos, hints, 3);
+		text_release(&t);
+	} else {
+		w_status(v, w, NULL, pos, hints, 3);
+	}
+}
+
+static void diff_draw(const struct view *v, WINDOW *w)
+{
+	struct diff_state *st = v->state;
+	const struct view_env *env = v->env;
+	size_t page = page_rows(v);
+	struct layout L;
+	int cursor_y = ROWS_ABOVE, avail = v->cols - 2, tw;
+
+	view_list_clamp(&st->list, page);
+	aggregate(st);
+	compute_layout(st, v->cols, &L);
+
+	wattrset(w, env->attr[CR_TITLE]);
+	mvwhline(w, 0, 0, ' ', v->cols);
+	wmove(w, 0, 1);
+	tw = avail - W_GAP - (int)strlen(st->summary);
+	if (tw >= 12) {
+		w_text(w, env, &st->title, tw < st->title.width ? tw :
+		       st->title.width, CROP_MIDDLE, 0);
+		w_spaces(w, W_GAP);
+	}
+	waddnstr(w, st->summary, v->cols - 1 - getcurx(w));
+	draw_columns(v, w, st, &L);
+	if (st->list.n == 0) {
+		wattrset(w, env->attr[CR_NORMAL]);
+		mvwaddnstr(w, ROWS_ABOVE, 1, "(no tensors)", v->cols - 2);
+	}
+	for (size_t i = 0; i < page && st->list.top + i < st->list.n; i++) {
+		size_t idx = st->list.top + i;
+		int y = ROWS_ABOVE + (int)i;
+
+		draw_row(v, w, y, st, st->rows[idx], &L, idx == st->list.sel);
+		if (idx == st->list.sel)
+			cursor_y = y;
+	}
+	draw_status(v, w, st);
+	wattrset(w, env->attr[CR_NORMAL]);
+	wmove(w, cursor_y, 0);
+}
+
+/* ---- actions ---- */
+
+static enum view_effect open_pair(struct view *v, size_t i)
+{
+	struct diff_state *st = v->state;
+	const struct tree_node *nd = &st->tree.nodes[i];
+	const struct item *it = node_item(st, nd);
+	const struct pair *p = node_pair(st, nd);
+
+	if (!p) {
+		snprintf(st->msg, sizeof(st->msg),
+			 "only in %s: nothing to compare with",
+			 it && it->kind == K_ONLY_B ? "B" : "A");
+		return VIEW_REDRAW;
+	}
+	if (!pair_comparable(p)) {
+		snprintf(st->msg, sizeof(st->msg), "%s: nothing to compare "
+			 "element by element", p->undecodable ?
+			 "values not decodable" : p->change == PAIR_SHAPE ?
+			 "shapes differ" : "rows in another order");
+		return VIEW_REDRAW;
+	}
+	st->harg.ma = st->ma;
+	st->harg.mb = st->mb;
+	st->harg.p = p;
+	v->push_ops = &view_diffhist_ops;
+	v->push_arg = &st->harg;
+	return VIEW_PUSH;
+}
+
+static enum view_effect diff_act(struct view *v, enum action a)
+{
+	struct diff_state *st = v->state;
+	size_t i = selected_node(st);
+	struct tree_node *nd = i != TREE_NONE ? &st->tree.nodes[i] : NULL;
+	int any_closed = 0;
+
+	st->msg[0] = '\0';
+	switch (a) {
+	case ACT_OPEN:
+	case ACT_EXPAND:
+		if (!nd)
+			return VIEW_NONE;
+		if (nd->tensor)
+			return open_pair(v, i);
+		if (a == ACT_OPEN || !nd->open) {
+			nd->open = !nd->open;
+			rebuild(st, i);
+		} else if (st->list.sel + 1 < st->list.n) {
+			st->list.sel++;		/* into the group */
+		}
+		return VIEW_REDRAW;
+	case ACT_COLLAPSE:
+		if (!nd || st->flat)
+			return VIEW_NONE;
+		if (!nd->tensor && nd->open) {
+			nd->open = 0;
+			rebuild(st, i);
+		} else if (nd->parent != 0 && nd->parent != TREE_NONE) {
+			st->tree.nodes[nd->parent].open = 0;
+			rebuild(st, nd->parent);
+		}
+		return VIEW_REDRAW;
+	case ACT_EXPAND_ALL:
+		for (size_t k = 1; k < st->tree.n; k++)
+			if (st->tree.nodes[k].nkids && !st->tree.nodes[k].open &&
+			    st->tree.nodes[k].parent != TREE_NONE)
+				any_closed = 1;
+		tree_open_all(&st->tree, any_closed);
+		while (!any_closed && i != TREE_NONE &&
+		       st->tree.nodes[i].parent != 0 &&
+		       st->tree.nodes[i].parent != TREE_NONE)
+			i = st->tree.nodes[i].parent;
+		st->flat = 0;
+		rebuild(st, i);
+		return VIEW_REDRAW;
+	case ACT_FLAT:
+		st->flat = !st->flat;
+		if (nd && !nd->tensor && st->flat)
+			while (i != TREE_NONE && !st->tree.nodes[i].tensor)
+				i = st->tree.nodes[i].nkids ?
+				    st->tree.nodes[i].kids[0] : TREE_NONE;
+		if (!st->flat && i != TREE_NONE)
+			tree_reveal(&st->tree, i);
+		rebuild(st, i);
+		return VIEW_LAYOUT;
+	case ACT_SORT:
+	case ACT_SORT_REV:
+		if (a == ACT_SORT) {
+			st->sort = (enum sort_key)((st->sort + 1) % NSORTS);
+			st->reverse = 0;
+		} else {
+			st->reverse = !st->reverse;
+		}
+		rebuild(st, i);
+		return VIEW_REDRAW;
+	default:
+		return view_list_act(&st->list, a, page_rows(v));
+	}
+}
+
+static enum view_effect diff_mouse(struct view *v, int y, int x,
+				   enum mouse_event ev)
+{
+	struct diff_state *st = v->state;
+	size_t row;
+
+	(void)x;
+	if (y < ROWS_ABOVE || y >= v->lines - ROWS_BELOW)
+		return VIEW_NONE;
+	row = st->list.top + (size_t)(y - ROWS_ABOVE);
+	if (row >= st->list.n)
+		return VIEW_NONE;
+	st->list.sel = row;
+	if (ev == MOUSE_DOUBLE)
+		return diff_act(v, ACT_OPEN) | VIEW_REDRAW;
+	return VIEW_REDRAW;
+}
+
+static const enum action diff_actions[] = {
+	ACT_OPEN, ACT_EXPAND, ACT_COLLAPSE, ACT_EXPAND_ALL, ACT_FLAT,
+	ACT_SORT, ACT_SORT_REV, ACT_NONE,
+};
+
+const struct view_ops view_diff_ops = {
+	.name = "diff",
+	.state_size = sizeof(struct diff_state),
+	.enter = diff_enter,
+	.draw = diff_draw,
+	.act = diff_act,
+	.leave = diff_leave,
+	.mouse = diff_mouse,
+	.poll = diff_poll,
+	.actions = diff_actions,
+};
+
+/* ==== the difference of one pair ==== */
+
+/*
+ *  model.layers.0.mlp.up_proj.weight  F16->Q4_K [1376, 512]  704.5K values
+ *  difference B - A
+ *                    ▂█▂                     │ rel err  0.07653
+ *                   ▅███▅                    │ ...
+ *  └─────────────────┴──────────────────────┘
+ *  -0.05             0                   0.05
+ *
+ * The difference of each element, binned over [min, max] (exact counts,
+ * quant/compute.h compute_diff(): two reads of the pair, a chunk at a
+ * time on the worker); the pair's error beside it, from the same reads.
+ */
+
+#define BINS_MIN	4
+#define BINS_MAX	4096
+#define PANEL_W		30
+#define PANEL_MIN_COLS	72
+#define H_ROWS_ABOVE	2
+#define H_ROWS_BELOW	3
+
+struct dh_state {
+	const struct dh_arg *arg;
+	struct text title;
+	int log;
+	unsigned bins;		/* asked for; 0: the plot's width */
+	struct job job;
+	unsigned req_bins;
+	/* the job's output */
+	struct err_acc acc;
+	struct vstats vs;
+	struct histogram h;
+	/* what is shown */
+	unsigned have;		/* bins of the result shown; 0: none */
+	struct err_acc s_acc;
+	struct vstats s_vs;
+	struct histogram s_h;
+	char err[256];
+};
+
+static int dh_panel_w(const struct view *v)
+{
+	return v->cols >= PANEL_MIN_COLS ? PANEL_W : 0;
+}
+
+static int dh_plot_w(const struct view *v)
+{
+	int w = v->cols - 2 - (dh_panel_w(v) ? dh_panel_w(v) + 1 : 0);
+
+	return w > 4 ? w : 4;
+}
+
+static int dh_plot_h(const struct view *v)
+{
+	int h = v->lines - H_ROWS_ABOVE - H_ROWS_BELOW;
+
+	if (!dh_panel_w(v))
+		h -= 3;
+	return h > 1 ? h : 1;
+}
+
+static int dh_run(struct job *j)
+{
+	struct dh_state *st = j->arg;
+	const struct dh_arg *a = st->arg;
+	struct compute_ctl ctl = { 0, &j->cancel, progress_cb, j };
+	struct err e = { "" };
+	int rc;
+
+	rc = pair_diff(a->ma, a->mb, a->p, st->req_bins, &ctl, &st->acc,
+		       &st->vs, &st->h, &e);
+	if (rc < 0)
+		snprintf(j->err, sizeof(j->err), "%.250s", e.msg);
+	return rc;
+}
+
+static void dh_want(struct view *v)
+{
+	struct dh_state *st = v->state;
+	unsigned nb = st->bins ? st->bins : (unsigned)dh_plot_w(v);
+	enum job_state js = job_state(&st->job);
+
+	if (st->have == nb || st->err[0])
+		return;
+	if ((js == JOB_QUEUED || js == JOB_RUNNING) && st->req_bins == nb)
+		return;
+	v->env->job_stop(&st->job);
+	if (job_state(&st->job) == JOB_DONE && st->job.run &&
+	    st->job.result == 0)
+		hist_release(&st->h);	/* a result never taken */
+	st->req_bins = nb;
+	st->job.run = dh_run;
+	st->job.arg = st;
+	v->env->job_start(&st->job);
+}
+
+static enum view_effect dh_poll(struct view *v)
+{
+	struct dh_state *st = v->state;
+	enum view_effect eff = VIEW_NONE;
+
+	if (st->job.run && job_state(&st->job) == JOB_DONE) {
+		if (st->job.result == 0) {
+			hist_release(&st->s_h);
+			st->s_h = st->h;
+			st->s_vs = st->vs;
+			st->s_acc = st->acc;
+			memset(&st->h, 0, sizeof(st->h));
+			st->have = st->req_bins;
+		} else if (st->job.result < 0) {
+			snprintf(st->err, sizeof(st->err), "%s", st->job.err);
+		}
+		st->job.run = NULL;
+		eff = VIEW_REDRAW;
+	}
+	dh_want(v);
+	return eff;
+}
+
+static int dh_enter(struct view *v, const struct model *m, struct err *e)
+{
+	struct dh_state *st = v->state;
+	const struct dh_arg *a = v->arg;
+	char sa[200], sb[96], cnt[16], buf[1400], dt[48];
+
+	(void)m;
+	st->arg = a;
+	if (strcmp(tensor_type_name(a->p->a), tensor_type_name(a->p->b)) == 0)
+		snprintf(dt, sizeof(dt), "%s", tensor_type_name(a->p->a));
+	else
+		snprintf(dt, sizeof(dt), "%s%s%s", tensor_type_name(a->p->a),
+			 arrow(v->env), tensor_type_name(a->p->b));
+	tensor_shape_str(a->p->a, sa, sizeof(sa));
+	tensor_shape_str(a->p->b, sb, sizeof(sb));
+	if (strcmp(sa, sb) != 0) {	/* transposed */
+		char both[200];
+
+		snprintf(both, sizeof(both), "%.90s%s%.90s", sa, arrow(v->env),
+			 sb);
+		memcpy(sa, both, sizeof(both));
+	}
+	units_count(a->p->a->params, cnt, sizeof(cnt));
+	if (strcmp(a->p->a->name, a->p->b->name) == 0)
+		snprintf(buf, sizeof(buf), "%.600s  %s %s  %s values",
+			 a->p->a->name, dt, sa, cnt);
+	else
+		snprintf(buf, sizeof(buf), "%.600s %s %.600s  %s %s  %s values",
+			 a->p->a->name, arrow(v->env), a->p->b->name, dt, sa,
+			 cnt);
+	if (text_make(&st->title, buf, v->env->ascii) < 0) {
+		err_set(e, "out of memory");
+		return -1;
+	}
+	dh_want(v);
+	return 0;
+}
+
+static void dh_leave(struct view *v)
+{
+	struct dh_state *st = v->state;
+
+	v->env->job_stop(&st->job);
+	if (job_state(&st->job) == JOB_DONE && st->job.run &&
+	    st->job.result == 0)
+		hist_release(&st->h);
+	hist_release(&st->s_h);
+	text_release(&st->title);
+}
+
+/* A number in at most 10 characters: "0.0123", "-1.2e+05". */
+static void num(double x, char *buf, size_t n)
+{
+	if (isnan(x))
+		snprintf(buf, n, "-");
+	else if (x == 0)
+		snprintf(buf, n, "0");
+	else if (fabs(x) >= 1e-3 && fabs(x) < 1e5)
+		snprintf(buf, n, "%.4g", x);
+	else
+		snprintf(buf, n, "%.3g", x);
+}
+
+static void dh_panel(const struct view *v, WINDOW *w, const char (*lines)[64],
+		     int n)
+{
+	int pw = dh_panel_w(v), y0;
+
+	wattrset(w, v->env->attr[CR_NORMAL]);
+	if (pw) {
+		for (int i = 0; i < n && H_ROWS_ABOVE + i < v->lines - 1; i++)
+			mvwaddnstr(w, H_ROWS_ABOVE + i, v->cols - pw, lines[i],
+				   pw - 1);
+		return;
+	}
+	y0 = H_ROWS_ABOVE + dh_plot_h(v) + 2;
+	for (int i = 0, y = y0, xx = 1; i < n && y < v->lines - 1; i++) {
+		int len = (int)strlen(lines[i]);
+
+		if (!lines[i][0])
+			continue;
+		if (xx > 1 && xx + len > v->cols - 1) {
+			y++;
+			xx = 1;
+			if (y >= v->lines - 1)
+				break;
+		}
+		mvwaddnstr(w, y, xx, lines[i], v->cols - 1 - xx);
+		xx += len + 3;
+	}
+}
+
+static void dh_values(const struct view *v, WINDOW *w)
+{
+	struct dh_state *st = v->state;
+	const struct histogram *h = &st->s_h;
+	const struct vstats *vs = &st->s_vs;
+	int width = dh_plot_w(v), height = dh_plot_h(v), n = 0, zero_col = -1;
+	char lines[20][64], lo[24], hi[24], a[24];
+	double *col = calloc((size_t)width, sizeof(double));
+	struct err_metrics m;
+
+	if (!col)
+		return;
+	for (int c = 0; c < width; c++) {
+		unsigned b0 = (unsigned)((uint64_t)c * h->nbins / (unsigned)width);
+		unsigned b1 = (unsigned)((uint64_t)(c + 1) * h->nbins /
+					 (unsigned)width);
+
+		if (b1 <= b0)
+			b1 = b0 + 1;
+		for (unsigned k = b0; k < b1 && k < h->nbins; k++)
+			col[c] += (double)h->counts[k];
+	}
+	w_plot(w, v->env, H_ROWS_ABOVE, 1, col, width, height, st->log);
+	free(col);
+	if (h->hi > h->lo && h->lo < 0 && h->hi > 0)
+		zero_col = (int)((0 - h->lo) / (h->hi - h->lo) * width);
+	num(h->lo, lo, sizeof(lo));
+	num(h->hi, hi, sizeof(hi));
+	w_axis(w, v->env, H_ROWS_ABOVE + height, 1, width, zero_col, lo, "0",
+	       hi);
+
+	err_acc_finish(&st->s_acc, &m);
+	fig(a, sizeof(a), "%.4g", m.rel_err);
+	snprintf(lines[n++], 64, "rel err  %s", a);
+	fig(a, sizeof(a), "%.2f", m.sqnr_db);
+	snprintf(lines[n++], 64, "SQNR dB  %s", a);
+	fig(a, sizeof(a), "%.6f", m.cosine);
+	snprintf(lines[n++], 64, "cosine   %s", a);
+	fig(a, sizeof(a), "%.4g", m.max_abs_err);
+	snprintf(lines[n++], 64, "max err  %s", a);
+	if (st->arg->p->change == PAIR_TRANSPOSED)
+		snprintf(lines[n++], 64, "B compared transposed");
+	lines[n++][0] = '\0';
+	snprintf(lines[n++], 64, "B - A:");
+	snprintf(lines[n++], 64, "count    %llu",
+		 (unsigned long long)vs->count);
+	num(vstats_mean(vs), a, sizeof(a));
+	snprintf(lines[n++], 64, "mean     %s", a);
+	num(vstats_std(vs), a, sizeof(a));
+	snprintf(lines[n++], 64, "std      %s", a);
+	num(vs->min, a, sizeof(a));
+	snprintf(lines[n++], 64, "min      %s", a);
+	num(vs->max, a, sizeof(a));
+	snprintf(lines[n++], 64, "max      %s", a);
+	snprintf(lines[n++], 64, "equal    %llu (%.2f%%)",
+		 (unsigned long long)vs->zeros,
+		 vs->count ? 100.0 * (double)vs->zeros / (double)vs->count : 0);
+	snprintf(lines[n++], 64, "NaN/Inf  %llu",
+		 (unsigned long long)(vs->nan + vs->inf));
+	snprintf(lines[n++], 64, "bins     %u%s", h->nbins,
+		 st->log ? ", log count" : "");
+	dh_panel(v, w, lines, n);
+}
+
+static void dh_draw(const struct view *v, WINDOW *w)
+{
+	static const struct w_hint hints[] = {
+		{ ACT_LOG, "log" },
+		{ ACT_BINS_MORE, "bins" },
+		{ ACT_BACK, "back" },
+		{ ACT_HELP, "help" },
+	};
+	struct dh_state *st = v->state;
+	const struct view_env *env = v->env;
+	enum job_state js = job_state(&st->job);
+
+	wattrset(w, env->attr[CR_TITLE]);
+	mvwhline(w, 0, 0, ' ', v->cols);
+	wmove(w, 0, 1);
+	w_text(w, env, &st->title, st->title.width < v->cols - 2 ?
+	       st->title.width : v->cols - 2, CROP_START, 0);
+	wattrset(w, env->attr[CR_COLUMNS]);
+	mvwhline(w, 1, 0, ' ', v->cols);
+	mvwaddnstr(w, 1, 1, st->log ? "difference B - A, log scale" :
+		   "difference B - A", v->cols - 2);
+	if (st->err[0]) {
+		struct text t;
+
+		wattrset(w, env->attr[CR_WARNING]);
+		if (text_make(&t, st->err, env->ascii) == 0) {
+			wmove(w, H_ROWS_ABOVE, 1);
+			w_text(w, env, &t, v->cols - 2, CROP_END, 0);
+			text_release(&t);
+		}
+	} else if (st->have) {
+		dh_values(v, w);
+	}
+	if (!st->err[0] && (js == JOB_QUEUED || js == JOB_RUNNING))
+		w_progress(v, w, st->have ? v->lines - 2 : H_ROWS_ABOVE + 1,
+			   "reading both tensors", job_done(&st->job));
+	w_status(v, w, NULL, NULL, hints, sizeof(hints) / sizeof(hints[0]));
+	wattrset(w, env->attr[CR_NORMAL]);
+	wmove(w, 0, 0);
+}
+
+static enum view_effect dh_act(struct view *v, enum action a)
+{
+	struct dh_state *st = v->state;
+	unsigned nb = st->bins ? st->bins : (unsigned)dh_plot_w(v);
+
+	switch (a) {
+	case ACT_LOG:
+		st->log = !st->log;
+		return VIEW_REDRAW;
+	case ACT_BINS_MORE:
+	case ACT_BINS_LESS:
+		nb = a == ACT_BINS_MORE ? nb * 2 : nb / 2;
+		if (nb < BINS_MIN)
+			nb = BINS_MIN;
+		if (nb > BINS_MAX)
+			nb = BINS_MAX;
+		st->bins = nb;
+		dh_want(v);
+		return VIEW_REDRAW;
+	case ACT_OPEN:
+	case ACT_EXPAND:
+		return VIEW_NONE;
+	default:
+		return VIEW_PASS;
+	}
+}
+
+static const enum action dh_actions[] = {
+	ACT_LOG, ACT_BINS_MORE, ACT_BINS_LESS, ACT_NONE,
+};
+
+static const struct view_ops view_diffhist_ops = {
+	.name = "difference",
+	.state_size = sizeof(struct dh_state),
+	.enter = dh_enter,
+	.draw = dh_draw,
+	.act = dh_act,
+	.leave = dh_leave,
+	.poll = dh_poll,
+	.actions = dh_actions,
+};
