@@ -47,6 +47,7 @@
 #include "formats/pairs.h"
 #include "quant/compute.h"
 #include "tui/cmds.h"
+#include "tui/progress.h"
 
 /* A pair as this command prints it. */
 struct row {
@@ -59,13 +60,15 @@ struct row {
 
 /* 0, or -1 after a message (a read failed, or memory or threads ran out). */
 static int compare_row(const struct model *ma, const struct model *mb,
-		       struct row *r, const struct compute_ctl *ctl)
+		       struct row *r, const struct compute_ctl *ctl,
+		       struct progress *prog)
 {
 	struct err e = { "" };
 
 	if (!pair_comparable(&r->p))
 		return 0;
 	if (pair_compare(ma, mb, &r->p, ctl, &r->acc, &e)) {
+		progress_clear(prog);
 		fprintf(stderr, "qscope: %s\n", e.msg);
 		return -1;
 	}
@@ -280,6 +283,8 @@ int cmd_diff(int argc, char **argv)
 	static const char usage[] =
 		"usage: qscope diff [--json] [--threads N] [--sort file|err] A B [NAME...]\n";
 	struct compute_ctl ctl = { 0, NULL, NULL, NULL };
+	struct progress prog;
+	uint64_t total = 0;
 	struct model ma, mb;
 	struct pairing pg;
 	struct row *rows;
@@ -372,12 +377,21 @@ int cmd_diff(int argc, char **argv)
 			rc = EXIT_BAD;
 		}
 
+	for (size_t i = 0; i < nkept; i++)
+		total += rows[i].p.a->nbytes;
+	progress_init(&prog, "diff", total);
+	ctl.progress = progress_fraction;
+	ctl.arg = &prog;
 	for (size_t i = 0; i < nkept && !rc; i++) {
-		if (compare_row(&ma, &mb, &rows[i], &ctl))
+		progress_piece(&prog, rows[i].p.a->nbytes);
+		if (compare_row(&ma, &mb, &rows[i], &ctl, &prog))
 			rc = EXIT_BAD;
-		else if (rows[i].p.undecodable)
+		else if (rows[i].p.undecodable) {
+			progress_clear(&prog);
 			note_undecodable(&ma, &mb, &rows[i].p);
+		}
 	}
+	progress_clear(&prog);
 	if (!rc) {
 		if (by_err)
 			qsort(rows, nkept, sizeof(*rows), err_cmp);

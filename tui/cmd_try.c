@@ -40,6 +40,7 @@
 
 #include "quant/schemes.h"
 #include "tui/cmds.h"
+#include "tui/progress.h"
 #include "views/units.h"
 
 /* ---- qscope schemes ---- */
@@ -244,7 +245,9 @@ int cmd_try(int argc, char **argv)
 	};
 	static const char usage[] =
 		"usage: qscope try [--json] [--threads N] [--sample N] PATH SCHEME [NAME...]\n";
-	uint64_t sample = 0;
+	uint64_t sample = 0, total = 0;
+	struct progress prog;
+	char label[64];
 	struct compute_ctl run = { 0, NULL, NULL, NULL };
 	const struct scheme *s;
 	struct model m;
@@ -308,6 +311,14 @@ int cmd_try(int argc, char **argv)
 	npats = argc - optind - 2;
 	used = xcalloc((size_t)npats + 1, 1);
 	rows = xcalloc(m.ntensors + 1, sizeof(*rows));
+	for (size_t i = 0; i < m.ntensors; i++)
+		if (name_matches(m.tensors[i].name, argv + optind + 2, npats,
+				 used))
+			total += m.tensors[i].nbytes;
+	snprintf(label, sizeof(label), "try %s", s->name);
+	progress_init(&prog, label, total);
+	run.progress = progress_fraction;
+	run.arg = &prog;
 
 	for (size_t i = 0; i < m.ntensors && !rc; i++) {
 		const struct tensor *t = &m.tensors[i];
@@ -320,6 +331,7 @@ int cmd_try(int argc, char **argv)
 			continue;
 		r = &rows[nrows++];
 		r->t = t;
+		progress_piece(&prog, t->nbytes);
 		tensor_scheme_shape(t, &sh);
 		before += t->nbytes;
 		r->skipped = t->ndim > SCHEME_MAX_DIMS ? "too many dimensions" :
@@ -342,6 +354,7 @@ int cmd_try(int argc, char **argv)
 		case 0:
 			break;
 		default:
+			progress_clear(&prog);
 			if (rd.failed)
 				fprintf(stderr, "qscope: '%s': %s\n", m.path,
 					rd.e.msg);
@@ -360,6 +373,7 @@ int cmd_try(int argc, char **argv)
 		sse += r->acc.sse;
 		sxx += r->acc.sxx;
 	}
+	progress_clear(&prog);
 	for (int i = 0; i < npats && !rc; i++)
 		if (!used[i]) {
 			char safe[256];
