@@ -16,7 +16,11 @@
  * tensor (and bin count), so coming back is instant.  Bins are exact
  * counts (quant/compute.h's compute_stats); each column of the plot shows
  * one bin, or the sum of the bins it covers when there are more bins than
- * columns.  The share beyond 6 sigma takes a second read of the values.
+ * columns.  The share beyond 6 sigma takes a second read of the values,
+ * which also counts the values a cast to float16 would turn into infinity
+ * (|x| >= 65520): when the range comes within a factor 2 of float16's
+ * largest value, +-65504 is marked on the axis and that count shown.
+ * c opens the compare screen (views/compare.c) on the tensor.
  */
 #include "views/view.h"
 
@@ -28,7 +32,10 @@
 #include "formats/model.h"
 #include "quant/compute.h"
 #include "quant/dtype.h"
+#include "quant/grid.h"
+#include "quant/schemes.h"
 #include "quant/stats.h"
+#include "views/compare.h"
 #include "views/units.h"
 #include "views/widgets.h"
 
@@ -51,6 +58,7 @@ struct values {
 	struct vstats vs;
 	struct histogram h;
 	uint64_t beyond;	/* finite values with |x - mean| > 6 std */
+	uint64_t f16_over;	/* |x| >= 65520: infinity as float16 */
 };
 
 struct rows {
@@ -109,6 +117,7 @@ struct hist_state {
 	struct job rows_job;
 	struct rows out_rows;
 	uint64_t row_len;
+	struct compare_arg cmp;	/* what c opens; outlives that screen */
 	char err[256];
 };
 
@@ -119,28 +128,48 @@ static void progress_cb(void *arg, double done)
 	job_progress(j, done);
 }
 
+/* What the second read counts, per thread. */
+struct beyond_count {
+	uint64_t beyond, over;
+};
+
 struct beyond_arg {
 	struct tensor_reader *rd;
 	double mean, lim;
-	uint64_t *count;	/* per thread */
+	struct beyond_count *count;	/* per thread */
 };
 
 static int beyond_work(void *arg, const struct compute_chunk *c)
 {
 	struct beyond_arg *b = arg;
 	float *x = c->scratch;
-	uint64_t k = 0;
+	uint64_t k = 0, over = 0;
 
 	if (tensor_reader_read(b->rd, c->first, c->n, x) < 0)
 		return -1;
-	for (size_t i = 0; i < c->n; i++)
-		if (fabs((double)x[i] - b->mean) > b->lim)
-			k++;	/* NaN compares false: not counted */
-	b->count[c->thread] += k;
+	/* NaN compares false: not counted; infinities are not finite
+	 * values, so they are not "beyond" the float16 range either */
+	for (size_t i = 0; i < c->n; i++) {
+		double a = fabs((double)x[i]);
+
+		if (fabs((double)x[i] - b->mean) > b->lim && isfinite(a))
+			k++;
+		if (a >= GRID_F16_INF && isfinite(a))
+			over++;
+	}
+	b->count[c->thread].beyond += k;
+	b->count[c->thread].over += over;
 	return 0;
 }
 
-/* On the worker: statistics, histogram, then the values beyond 6 std. */
+/* Is the tensor's range near the float16 limit (within a factor 2)? */
+static int f16_headroom(const struct vstats *vs)
+{
+	return vs->absmax >= GRID_F16_MAX / 2;
+}
+
+/* On the worker: statistics, histogram, then the values beyond 6 std and
+ * past the float16 range. */
 static int values_run(struct job *j)
 {
 	struct hist_state *st = j->arg;
@@ -156,8 +185,10 @@ static int values_run(struct job *j)
 	rc = compute_stats(tensor_reader_read, &rd, st->t->params,
 			   st->req_bins, &ctl, &o->vs, &o->h);
 	sd = vstats_std(&o->vs);
-	if (rc == 0 && sd > 0 && isfinite(sd)) {
-		struct beyond_arg b = { &rd, vstats_mean(&o->vs), 6 * sd, NULL };
+	if (rc == 0 && ((sd > 0 && isfinite(sd)) || f16_headroom(&o->vs))) {
+		struct beyond_arg b = { &rd, vstats_mean(&o->vs),
+					sd > 0 && isfinite(sd) ? 6 * sd :
+					INFINITY, NULL };
 		struct compute_job cj = { st->t->params, 0, 0, beyond_work, &b };
 		unsigned nt;
 
@@ -166,8 +197,10 @@ static int values_run(struct job *j)
 		b.count = calloc(nt, sizeof(*b.count));
 		ctl.progress = NULL;
 		rc = b.count ? compute_run(&cj, &ctl) : -1;
-		for (unsigned i = 0; rc == 0 && i < nt; i++)
-			o->beyond += b.count[i];
+		for (unsigned i = 0; rc == 0 && i < nt; i++) {
+			o->beyond += b.count[i].beyond;
+			o->f16_over += b.count[i].over;
+		}
 		free(b.count);
 	}
 	if (rc < 0)
@@ -449,13 +482,31 @@ static void draw_panel(const struct view *v, WINDOW *w, const char (*lines)[64],
 	}
 }
 
+/*
+ * The float16 limit on the axis: '|' at +-65504 where it lies inside the
+ * range.  Beyond it (from 65520 on) a cast to float16 gives infinity.
+ */
+static void f16_marks(const struct view *v, WINDOW *w, int y,
+		      const struct histogram *h)
+{
+	int width = plot_w(v);
+
+	wattrset(w, v->env->attr[CR_WARNING]);
+	for (int sign = -1; sign <= 1; sign += 2) {
+		int c = grid_column(h->lo, h->hi, width, sign * GRID_F16_MAX);
+
+		if (c >= 0)
+			mvwaddch(w, y, 1 + c, '|');
+	}
+}
+
 static void draw_values(const struct view *v, WINDOW *w)
 {
 	struct hist_state *st = v->state;
 	const struct values *r = &cache.values[st->index];
 	const struct histogram *h = &r->h;
 	int width = plot_w(v), height = plot_h(v), n = 0, zero_col = -1;
-	char lines[12][64], lo[24], hi[24], a[24], b[24];
+	char lines[13][64], lo[24], hi[24], a[24], b[24];
 	double *col = calloc((size_t)width, sizeof(double));
 	const struct vstats *vs = &r->vs;
 	uint64_t finite = vs->count - vs->nan - vs->inf;
@@ -463,16 +514,7 @@ static void draw_values(const struct view *v, WINDOW *w)
 	if (!col)
 		return;
 	/* bins to columns: a column sums the bins it covers */
-	for (int c = 0; c < width; c++) {
-		unsigned b0 = (unsigned)((uint64_t)c * h->nbins / (unsigned)width);
-		unsigned b1 = (unsigned)((uint64_t)(c + 1) * h->nbins /
-					 (unsigned)width);
-
-		if (b1 <= b0)
-			b1 = b0 + 1;	/* more columns than bins */
-		for (unsigned k = b0; k < b1 && k < h->nbins; k++)
-			col[c] += (double)h->counts[k];
-	}
+	grid_columns(h, col, width);
 	w_plot(w, v->env, ROWS_ABOVE, 1, col, width, height, st->log);
 	free(col);
 	if (h->hi > h->lo && h->lo < 0 && h->hi > 0)
@@ -481,6 +523,8 @@ static void draw_values(const struct view *v, WINDOW *w)
 	num(h->hi, hi, sizeof(hi));
 	w_axis(w, v->env, ROWS_ABOVE + plot_h(v), 1, width, zero_col, lo, "0",
 	       hi);
+	if (f16_headroom(vs))
+		f16_marks(v, w, ROWS_ABOVE + plot_h(v), h);
 
 	snprintf(lines[n++], 64, "count   %llu", (unsigned long long)vs->count);
 	num(vs->min, a, sizeof(a));
@@ -501,6 +545,9 @@ static void draw_values(const struct view *v, WINDOW *w)
 	snprintf(lines[n++], 64, ">6 std  %llu (%.4f%%)",
 		 (unsigned long long)r->beyond,
 		 finite ? 100.0 * (double)r->beyond / (double)finite : 0);
+	if (f16_headroom(vs))
+		snprintf(lines[n++], 64, "f16 inf %llu (|x| >= 65520)",
+			 (unsigned long long)r->f16_over);
 	snprintf(lines[n++], 64, "bins    %u%s", h->nbins,
 		 st->log ? ", log count" : "");
 	num(h->nbins ? (h->hi - h->lo) / h->nbins : 0, b, sizeof(b));
@@ -603,6 +650,7 @@ static void hist_draw(const struct view *v, WINDOW *w)
 		{ ACT_LOG, "log" },
 		{ ACT_ROWS, "rows" },
 		{ ACT_BINS_MORE, "bins" },
+		{ ACT_COMPARE, "compare" },
 		{ ACT_BACK, "back" },
 		{ ACT_HELP, "help" },
 	};
@@ -656,6 +704,28 @@ static void hist_draw(const struct view *v, WINDOW *w)
 	wmove(w, 0, 0);
 }
 
+/* Open the compare screen for this tensor: q4_k where it applies, else
+ * int8 (the compare screen says why when that does not apply either). */
+static enum view_effect compare_push(struct view *v)
+{
+	struct hist_state *st = v->state;
+	const struct scheme *s = scheme_find("q4_k");
+	struct scheme_shape sh;
+
+	tensor_scheme_shape(st->t, &sh);
+	if (!s || st->t->ndim > SCHEME_MAX_DIMS ||
+	    scheme_applies_to(s, st->t->dtype, &sh))
+		s = scheme_find("int8");
+	if (!s)
+		return VIEW_NONE;
+	st->cmp.m = cache.m;
+	st->cmp.tensor = st->index;
+	st->cmp.scheme = s;
+	v->push_ops = &view_compare_ops;
+	v->push_arg = &st->cmp;
+	return VIEW_PUSH;
+}
+
 static enum view_effect hist_act(struct view *v, enum action a)
 {
 	struct hist_state *st = v->state;
@@ -681,6 +751,8 @@ static enum view_effect hist_act(struct view *v, enum action a)
 		st->bins = nb;
 		hist_poll(v);
 		return VIEW_REDRAW;
+	case ACT_COMPARE:
+		return compare_push(v);
 	case ACT_OPEN:
 	case ACT_EXPAND:
 		return VIEW_NONE;
@@ -690,7 +762,8 @@ static enum view_effect hist_act(struct view *v, enum action a)
 }
 
 static const enum action hist_actions[] = {
-	ACT_LOG, ACT_BINS_MORE, ACT_BINS_LESS, ACT_ROWS, ACT_NONE,
+	ACT_LOG, ACT_BINS_MORE, ACT_BINS_LESS, ACT_ROWS, ACT_COMPARE,
+	ACT_NONE,
 };
 
 const struct view_ops view_histogram_ops = {
