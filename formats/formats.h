@@ -52,7 +52,7 @@ int safetensors_open_index(struct model *m, struct source *index,
 json_t *source_json(const struct source *src, const char *what,
 		    struct err *e);
 
-/* The temporary name a writer uses beside out: "dir/.base.tmp-XXXXXX"
+/* The temporary name a writer uses beside out: "dir/.base.tmp-PID-XXXXXX"
  * (for mkstemp; malloc'd).  formats/outfile.c */
 char *out_temp_name(const char *out);
 

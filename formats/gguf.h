@@ -32,7 +32,7 @@
  * from the process (madvise) as the write goes on.
  *
  * The input is never written: the output goes to a temporary file
- * ".NAME.tmp-XXXXXX" next to out_path, is fsynced and then renamed over
+ * ".NAME.tmp-PID-XXXXXX" next to out_path, is fsynced and then renamed over
  * out_path; on any failure (an error, a full disk, a cancel from the
  * progress callback) the temporary file is removed and nothing else
  * changes.  No curses, no output on the terminal.
@@ -70,6 +70,28 @@ int gguf_write(const struct model *m, const enum dtype *types,
 /* 1 if gguf_write() can encode float32 values to d: F32, F16, BF16 and
  * every type ggml_can_quantize() knows. */
 int gguf_can_encode(enum dtype d);
+
+/*
+ * The schemes of the table (quant/schemes.h) that GGUF holds, and their
+ * GGUF types: the casts f32, f16 and bf16 as F32, F16 and BF16, and the
+ * GGUF block schemes (q8_0, q4_k, ...) as their block type when
+ * gguf_can_encode() it.  formats/gguf_types.c; qscope quantize and the
+ * browser's write screen both choose types, and check what gguf_write()
+ * wrote, through these.
+ */
+struct scheme;
+
+/* The scheme whose GGUF encoding is d (the cast for F32, F16, BF16), or
+ * NULL when the table has none. */
+const struct scheme *gguf_scheme_of_type(enum dtype d);
+
+/* The GGUF type scheme s writes; DT_NONE when GGUF has none (nf4,
+ * int4-g128, ...) or s is NULL. */
+enum dtype gguf_type_of_scheme(const struct scheme *s);
+
+/* The names of the schemes GGUF holds, space-separated, into buf (n
+ * bytes, NUL-terminated, cut short if it must be); returns the length. */
+size_t gguf_scheme_names(char *buf, size_t n);
 
 /* llama.cpp's general.file_type for a model whose main type is d (the
  * value llama.cpp's loader guesses: Q4_K gives 15 = MOSTLY_Q4_K_M, Q3_K 12

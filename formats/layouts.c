@@ -57,7 +57,8 @@ struct layout {
 	char scheme[64];
 	int part[R_COUNT];	/* index into t->parts, -1 if absent */
 	uint64_t rows, cols;	/* the weight as [out, in] */
-	unsigned bits, pf;	/* bits per code; codes per 32-bit word */
+	unsigned bits, pf;	/* bits per code; codes per 32-bit word (0:
+				 * GPTQ 3-bit, where codes straddle words) */
 	uint64_t qwords;	/* words per row of the codes (CT) */
 	uint64_t zwords;	/* words per group row of the zeros (GPTQ) */
 	uint64_t group;		/* input columns per group; 0: one group */
@@ -651,17 +652,33 @@ static int rec_gptq_awq(const struct ctx *c, size_t i, struct found *f)
 			return 0;
 		f->L.pf = 8;
 	} else {
-		if (bits == 0 && gi && q->shape[0] &&
-		    gi->params % q->shape[0] == 0)
-			bits = 32 / (long long)(gi->params / q->shape[0]);
-		if (bits != 2 && bits != 4 && bits != 8)
-			return 0;	/* 3-bit packing is not read */
-		f->L.pf = 32 / (unsigned)bits;
+		uint64_t qbits, zw;
+
+		/* qweight has in * bits / 32 rows: with a g_idx of in
+		 * entries, the bits follow. */
+		if (bits == 0 && gi && gi->params &&
+		    mul_ok(q->shape[0], 32, &qbits) &&
+		    qbits % gi->params == 0)
+			bits = (long long)(qbits / gi->params);
+		if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
+			return 0;
+		/* 3-bit: AutoGPTQ packs 32 codes into 3 words, a code
+		 * straddling two of them (FORMATS.md 5.11), so in is a
+		 * multiple of 32. */
+		f->L.pf = bits == 3 ? 0 : 32 / (unsigned)bits;
 		cols = s->shape[1];
-		if (q->shape[1] != cols ||
-		    !mul_ok(q->shape[0], f->L.pf, &rows) ||
-		    (gi && gi->params != rows) || z->shape[0] != ng ||
-		    z->shape[1] != ceil_div(cols, f->L.pf))
+		if (bits == 3) {
+			zw = cols % 32 ? 0 : cols / 32 * 3;
+			if (q->shape[0] % 3 ||
+			    !mul_ok(q->shape[0] / 3, 32, &rows))
+				return 0;
+		} else {
+			zw = ceil_div(cols, f->L.pf);
+			if (!mul_ok(q->shape[0], f->L.pf, &rows))
+				return 0;
+		}
+		if (q->shape[1] != cols || (gi && gi->params != rows) ||
+		    z->shape[0] != ng || !zw || z->shape[1] != zw)
 			return 0;
 		f->L.zwords = z->shape[1];
 		fmt = c->qc ? json_object_get(c->qc, "checkpoint_format") :
@@ -1034,6 +1051,22 @@ static const struct tensor *P(const struct tensor *t, const struct layout *L,
 	return L->part[r] >= 0 ? &t->parts[L->part[r]] : NULL;
 }
 
+/* Bits [p, p + b) (b <= 8) of the little-endian bit stream made of the
+ * words base, base + stride, base + 2 * stride ... of q: GPTQ's codes and
+ * zeros, where code k of a run sits at bit k * b (a 3-bit code may
+ * straddle two words; the shapes checked keep both inside q). */
+static uint32_t stream_bits(const struct tensor *q, uint64_t base,
+			    uint64_t stride, uint64_t p, unsigned b)
+{
+	uint64_t r = p / 32;
+	unsigned sh = (unsigned)(p % 32);
+	uint32_t v = part_word(q, base + r * stride) >> sh;
+
+	if (sh + b > 32)
+		v |= part_word(q, base + (r + 1) * stride) << (32 - sh);
+	return v & ((1u << b) - 1);
+}
+
 /* The code at [o, i] of the weight, as a float (exact for integers). */
 static float code_at(const struct layout *L, const struct tensor *q,
 		     uint64_t o, uint64_t i)
@@ -1049,9 +1082,9 @@ static float code_at(const struct layout *L, const struct tensor *q,
 		return (float)part_int(q, o * L->cols + i);
 	case LK_CT_FLOAT:
 		return part_float(q, o * L->cols + i);
-	case LK_GPTQ:	/* [in / pf, out], packed along the input */
-		w = part_word(q, i / L->pf * L->rows + o);
-		return (float)((w >> (L->bits * (i % L->pf))) & mask);
+	case LK_GPTQ:	/* [in * bits / 32, out], packed along the input */
+		return (float)stream_bits(q, o, L->rows, i * L->bits,
+					  L->bits);
 	case LK_AWQ:	/* [in, out / 8], packed along the output */
 		w = part_word(q, i * (L->rows / 8) + o / 8);
 		return (float)((w >> (4 * awq_nibble[o % 8])) & 15);
@@ -1075,9 +1108,8 @@ static float zero_at(const struct layout *L, const struct tensor *z,
 			       (1 << (L->bits - 1)));
 	case LK_CT_INT:
 		return (float)part_int(z, o * L->s_row + g * L->s_grp);
-	case LK_GPTQ:
-		w = part_word(z, g * L->zwords + o / L->pf);
-		w = (w >> (L->bits * (o % L->pf))) & mask;
+	case LK_GPTQ:	/* [groups, out * bits / 32], along the output */
+		w = stream_bits(z, g * L->zwords, 1, o * L->bits, L->bits);
 		return (float)(L->zero_v1 ? (w + 1) & mask : w);
 	case LK_AWQ:
 		w = part_word(z, g * (L->rows / 8) + o / 8);

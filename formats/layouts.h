@@ -23,7 +23,10 @@
  *                       weight (int8) + SCB [+ weight_format]
  *   GPTQ, AWQ           qweight + qzeros + scales [+ g_idx]; bits and group
  *                       size from config.json's quantization_config, or
- *                       from the shapes when they say it unambiguously
+ *                       from the shapes when they say it unambiguously;
+ *                       GPTQ in 2, 3, 4 or 8 bits (3-bit as AutoGPTQ packs
+ *                       it: 32 codes in 3 words, two codes straddling a
+ *                       word boundary)
  *
  * compressed-tensors' and bitsandbytes' part names are read for any weight
  * name X (X_packed, X_scale...; X.absmax, X.quant_state...), not only for

@@ -26,11 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "formats/formats.h"
+#include "formats/guard.h"
 #include "formats/pages.h"
 #include "quant/bytes.h"
 #include "quant/compute.h"
@@ -696,49 +698,74 @@ static int tick(struct work *w)
 	return 0;
 }
 
+/* A kept tensor's bytes come from the input's mapping, which raises
+ * SIGBUS where the file was cut short under it: they are gathered into a
+ * buffer under formats/guard.h, then written from there. */
+struct gather {
+	const struct tensor *t;
+	unsigned char *buf;
+	uint64_t first;		/* contiguous: the first byte */
+	size_t n;		/* bytes (contiguous) or elements (strided) */
+	uint64_t *idx;		/* strided: the next element's index */
+};
+
+static int gather_flat(void *arg)
+{
+	struct gather *g = arg;
+
+	memcpy(g->buf, g->t->data + g->first, g->n);
+	return 0;
+}
+
+static int gather_strided(void *arg)
+{
+	struct gather *g = arg;
+	const struct tensor *t = g->t;
+	size_t es = dtype_get(t->dtype)->block_bytes;
+
+	for (size_t k = 0; k < g->n; k++) {
+		uint64_t at = 0;
+
+		for (int d = 0; d < t->ndim; d++)
+			at += g->idx[d] * t->strides[d];
+		memcpy(g->buf + k * es, t->data + at * es, es);
+		for (int d = t->ndim - 1; d >= 0; d--) {
+			if (++g->idx[d] < t->shape[d])
+				break;
+			g->idx[d] = 0;
+		}
+	}
+	return 0;
+}
+
 /* A kept tensor: its bytes (gathered in row-major order when strided). */
 static void copy_part(struct work *w, size_t pi)
 {
 	const struct tensor *t = w->parts[pi].from;
+	size_t es = t->strided ? dtype_get(t->dtype)->block_bytes : 1;
+	size_t cap = (size_t)(COPY_CHUNK / es);
+	uint64_t idx[MODEL_MAX_DIMS];
+	uint64_t count = t->strided ? t->params : t->nbytes;
+	struct gather g;
 
-	if (!t->strided) {
-		for (uint64_t off = 0; off < t->nbytes && !w->failed;
-		     off += COPY_CHUNK) {
-			uint64_t n = t->nbytes - off < COPY_CHUNK ?
-				     t->nbytes - off : COPY_CHUNK;
-
-			emit(w, pi, off, t->data + off, n);
-			tick(w);
+	memset(idx, 0, sizeof(idx));
+	memset(&g, 0, sizeof(g));
+	g.t = t;
+	g.idx = idx;
+	g.buf = xmalloc(cap * es);
+	for (uint64_t at = 0; at < count && !w->failed; at += g.n) {
+		g.first = at;
+		g.n = count - at < cap ? (size_t)(count - at) : cap;
+		if (guard_run(t->strided ? gather_strided : gather_flat,
+			      &g) == GUARD_FAULT) {
+			fail(w, "'%s': tensor '%s': the file was cut short while it was read",
+			     t->src ? t->src->path : w->who, t->name);
+			break;
 		}
-		return;
+		emit(w, pi, at * es, g.buf, g.n * es);
+		tick(w);
 	}
-	{
-		size_t es = dtype_get(t->dtype)->block_bytes;
-		size_t cap = (size_t)(COPY_CHUNK / es), k = 0;
-		unsigned char *buf = xmalloc(cap * es);
-		uint64_t idx[MODEL_MAX_DIMS], done = 0;
-
-		memset(idx, 0, sizeof(idx));
-		for (uint64_t e = 0; e < t->params && !w->failed; e++) {
-			uint64_t at = 0;
-
-			for (int d = 0; d < t->ndim; d++)
-				at += idx[d] * t->strides[d];
-			memcpy(buf + k * es, t->data + at * es, es);
-			if (++k == cap || e + 1 == t->params) {
-				emit(w, pi, done, buf, k * es);
-				done += k * es;
-				k = 0;
-				tick(w);
-			}
-			for (int d = t->ndim - 1; d >= 0; d--) {
-				if (++idx[d] < t->shape[d])
-					break;
-				idx[d] = 0;
-			}
-		}
-		free(buf);
-	}
+	free(g.buf);
 }
 
 /* int8 codes of elements [first, first + n) as offset-binary bytes of
@@ -1319,6 +1346,9 @@ static int open_temp(struct target *tg, struct err *e)
 		tg->tmp = NULL;
 		return -1;
 	}
+	/* Held while we live: out_remove_stale() leaves it alone even when
+	 * our pid means nothing to it (another PID namespace). */
+	flock(tg->fd, LOCK_EX | LOCK_NB);
 	if (fchmod(tg->fd, out_file_mode()) != 0) {
 		err_set(e, "'%s': %s", tg->tmp, strerror(errno));
 		return -1;

@@ -52,10 +52,14 @@
  * Within a file, tensors are ordered by element size, largest first (then
  * in the model's order), so that each one is aligned to its element size.
  *
- * Atomic: every file goes to a temporary ".NAME.tmp-XXXXXX" in the target
+ * Atomic: every file goes to a temporary ".NAME.tmp-PID-XXXXXX" in the target
  * folder, is fsynced, and only when all are complete are they renamed into
  * place; on any failure or a cancel from the progress callback every
- * temporary file (and a folder made for the output) is removed.  An
+ * temporary file (and a folder made for the output) is removed; what a
+ * killed writer left, the callers remove before the next write of the same
+ * target (out_remove_stale(), formats/outfile.h).  The bytes of kept
+ * tensors are read from the input's mapping under formats/guard.h: an
+ * input cut short meanwhile is an error naming it, not a SIGBUS.  An
  * existing target needs SAFETENSORS_WRITE_FORCE; a target that is one of
  * the input's files (or the input folder itself) is refused.  The input is
  * only read.  No curses, no output on the terminal.

@@ -8,8 +8,8 @@ No quantization library is installable here, so this writes the checkpoints
 itself, following the layout definitions of FORMATS.md 5.8-5.12: random
 float32 weights are quantized with numpy (compressed-tensors pack-quantized
 int4/int8 with and without zero points and act-order, int8 and fp8
-float-quantized, MXFP4 and NVFP4; GPTQ v1 and gptq_v2, with and without act-order and
-config; AWQ GEMM; bitsandbytes NF4, FP4, NF4 with double quantization and
+float-quantized, MXFP4 and NVFP4; GPTQ v1 and gptq_v2, 2, 3, 4 and 8 bits
+(3-bit packed as AutoGPTQ packs it), with and without act-order and config; AWQ GEMM; bitsandbytes NF4, FP4, NF4 with double quantization and
 LLM.int8()), the parts are written as safetensors (single files, folders
 with config.json, a sharded folder, a tar archive), and the dequantized
 float32 values are computed here from the stored parts by the definitions.
@@ -169,6 +169,36 @@ def pack_rows(u, b):
     for k in range(pf):
         words |= pad[:, :, k] << np.uint64(b * k)
     return words.astype(np.uint32).view(np.int32)
+
+
+def pack3_rows(u):
+    """AutoGPTQ's 3-bit packing (qlinear_cuda_old.py pack(), the loop
+    FORMATS.md 5.11 refers to), along each row of u [R, C], C a multiple of
+    32: every 32 codes in 3 words.  Codes 0-9 at bits 3k of word 0; code
+    10's low two bits at bits 30-31 of word 0 and its high bit at bit 0 of
+    word 1; codes 11-20 at bits 3(k - 11) + 1 of word 1; code 21's low bit
+    at bit 31 of word 1 and its high two at bits 0-1 of word 2; codes 22-31
+    at bits 3(k - 22) + 2 of word 2."""
+    r, c = u.shape
+    assert c % 32 == 0
+    u = u.astype(np.uint64).reshape(r, c // 32, 32)
+    w = np.zeros((r, c // 32, 3), np.uint64)
+    m32 = np.uint64(0xffffffff)
+    for k in range(10):
+        w[..., 0] |= u[..., k] << np.uint64(3 * k)
+    w[..., 0] |= (u[..., 10] << np.uint64(30)) & m32
+    w[..., 1] |= (u[..., 10] >> np.uint64(2)) & np.uint64(1)
+    for k in range(11, 21):
+        w[..., 1] |= u[..., k] << np.uint64(3 * (k - 11) + 1)
+    w[..., 1] |= (u[..., 21] << np.uint64(31)) & m32
+    w[..., 2] |= (u[..., 21] >> np.uint64(1)) & np.uint64(3)
+    for k in range(22, 32):
+        w[..., 2] |= u[..., k] << np.uint64(3 * (k - 22) + 2)
+    return (w.reshape(r, c // 32 * 3) & m32).astype(np.uint32).view(np.int32)
+
+
+def pack_gptq(u, b):
+    return pack3_rows(u) if b == 3 else pack_rows(u, b)
 
 
 # ---------------------------------------------------------------------------
@@ -344,8 +374,8 @@ def gptq(prefix, w, bits, group, actorder=False, v1=True, with_gidx=True):
         z[g] = np.clip(rint(-np.minimum(x.min(0), 0) / sval[g]), 0, maxq)
     q = np.clip(rint(wt / sval[gidx]) + z[gidx], 0, maxq).astype(np.int64)
     stored_z = (z - 1) & maxq if v1 else z
-    parts = [part(prefix + ".qweight", pack_rows(np.ascontiguousarray(q.T), bits).T),
-             part(prefix + ".qzeros", pack_rows(stored_z, bits)),
+    parts = [part(prefix + ".qweight", pack_gptq(np.ascontiguousarray(q.T), bits).T),
+             part(prefix + ".qzeros", pack_gptq(stored_z, bits)),
              part(prefix + ".scales", s16)]
     if with_gidx:
         parts.append(part(prefix + ".g_idx", gidx.astype(np.int32)))
@@ -782,6 +812,19 @@ def gptq_more_cases(tmp):
     path = os.path.join(tmp, "gptq8.safetensors")
     write_st(path, p2)
     cases.append(("GPTQ 8-bit, single file without config", path, p2, [lg2]))
+    # 3-bit: 32 codes in 3 words, codes 10 and 21 straddling two words;
+    # act-order, groups of 32, v1 zeros (their words straddle too)
+    p4, lg4 = gptq("model.layers.4.mlp.down_proj", weights(64, 128), 3, 32,
+                   actorder=True)
+    path = os.path.join(tmp, "gptq3")
+    write_folder(path, p4, {"quant_method": "gptq", "bits": 3, "group_size": 32,
+                            "desc_act": True, "checkpoint_format": "gptq"})
+    cases.append(("GPTQ 3-bit, act-order", path, p4, [lg4]))
+    # 3-bit without config: the bits from qweight's rows and g_idx's length
+    p5, lg5 = gptq("model.layers.5.mlp.up_proj", weights(96, 64), 3, 16)
+    path = os.path.join(tmp, "gptq3.safetensors")
+    write_st(path, p5)
+    cases.append(("GPTQ 3-bit, single file without config", path, p5, [lg5]))
     return cases
 
 

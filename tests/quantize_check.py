@@ -442,7 +442,105 @@ def checks(tmp, gg, master):
     check("fixture unchanged by every run (sha256)",
           sha256(master) == master_sum)
 
+    same_type_checks(tmp, gg)
+    sharded_checks(tmp)
     interrupt_checks(tmp)
+
+
+def same_type_checks(tmp, gg):
+    """A plan rule whose GGUF type is the tensor's own: gguf_write copies
+    it, and the check after writing compares it with the input."""
+    q6 = os.path.join(gg, "tiny-llama-f32.Q6_K.gguf")
+    if not os.path.exists(q6):
+        return
+    plan = os.path.join(tmp, "q6.plan")
+    with open(plan, "w") as f:
+        f.write("* q6_k\n")
+    out = os.path.join(tmp, "q6.gguf")
+    r = run("quantize", q6, "--plan", plan, "-o", out)
+    ok = r.returncode == 0 and "verified:" in r.stdout
+    check("--plan q6_k on a Q6_K GGUF: exit 0, verified", ok,
+          "exit %d: %s" % (r.returncode, r.stderr[-300:]))
+    if ok:
+        got, ref = GGUF(out), GGUF(q6)
+        diff = [n for n, _, _, _ in ref.tensors if got.data(n) != ref.data(n)]
+        check("--plan q6_k on a Q6_K GGUF: every tensor copied byte for byte",
+              not diff, "differ: %s" % diff[:5])
+
+
+def st_header(path):
+    with open(path, "rb") as f:
+        n, = struct.unpack("<Q", f.read(8))
+        import json
+        h = json.loads(f.read(n))
+    h.pop("__metadata__", None)
+    return h
+
+
+def st_write(path, tensors):
+    import json
+    hdr, off, data = {}, 0, []
+    for name, rows, cols, seed in tensors:
+        b = f32_rows(rows, cols, seed)
+        hdr[name] = {"dtype": "F32", "shape": [rows, cols],
+                     "data_offsets": [off, off + len(b)]}
+        off += len(b)
+        data.append(b)
+    h = json.dumps(hdr).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(data))
+
+
+def sharded_checks(tmp):
+    """A sharded safetensors input (two shards and an index): -o
+    x.safetensors is one file, as named; -o a folder shards like the
+    input, with an index."""
+    import json
+    src = os.path.join(tmp, "sharded")
+    os.mkdir(src)
+    shards = {"model-00001-of-00002.safetensors":
+              [("a.weight", 64, 128, 1), ("b.weight", 64, 128, 2)],
+              "model-00002-of-00002.safetensors":
+              [("c.weight", 64, 128, 3), ("d.norm", 1, 128, 4)]}
+    wm = {}
+    for fn, ts in shards.items():
+        st_write(os.path.join(src, fn), ts)
+        for t in ts:
+            wm[t[0]] = fn
+    with open(os.path.join(src, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {}, "weight_map": wm}, f)
+    plan = os.path.join(tmp, "sh.plan")
+    with open(plan, "w") as f:
+        f.write("*.weight int8\n")
+
+    one = os.path.join(tmp, "one.safetensors")
+    r = run("quantize", src, "--plan", plan, "-o", one)
+    ok = r.returncode == 0 and "files: 1," in r.stdout
+    check("sharded input, -o x.safetensors: exit 0, one file", ok,
+          "exit %d: %s %s" % (r.returncode, r.stdout[-200:], r.stderr[-200:]))
+    if ok:
+        names = set(st_header(one))
+        check("sharded input, -o x.safetensors: every tensor in the one "
+              "file, no index beside it",
+              {"a.weight_packed", "b.weight_packed", "c.weight_packed",
+               "d.norm"} <= names and
+              not [n for n in os.listdir(tmp) if n.endswith(".index.json")],
+              repr(sorted(names)))
+
+    folder = os.path.join(tmp, "sharded-out") + "/"
+    r = run("quantize", src, "--plan", plan, "-o", folder)
+    ok = r.returncode == 0 and "files: 3," in r.stdout
+    check("sharded input, -o FOLDER/: exit 0, two shards and an index", ok,
+          "exit %d: %s %s" % (r.returncode, r.stdout[-200:], r.stderr[-200:]))
+    if ok:
+        with open(folder + "model.safetensors.index.json") as f:
+            got = json.load(f)["weight_map"]
+        where = {k.split("_packed")[0].split("_scale")[0]
+                 .split("_shape")[0]: v for k, v in got.items()}
+        check("sharded input, -o FOLDER/: each tensor in the shard of the "
+              "same number as its input file", where == wm,
+              "%r != %r" % (where, wm))
 
 
 def big_input(path, copies):

@@ -14,14 +14,18 @@ folder (no OUT, no temporary) and the input (sha256 before and after):
     must ignore itself), and, where a private mount namespace can be had
     (root, unshare), a real 256 KB tmpfs that runs out of space;
   - SIGKILL mid-write: no OUT (the hidden temporary may stay behind: it is
-    named .OUT.tmp-XXXXXX and nothing else);
+    named .OUT.tmp-PID-XXXXXX, PID the killed writer's, and nothing else);
+    the next write of the same OUT removes it and says so on stderr, for
+    GGUF and for safetensors, and leaves alone a temporary whose process
+    still runs;
   - a folder that cannot be written: /sys (EACCES even for root), a
     read-only bind mount (EROFS, in a private mount namespace), and a
     chmod 0555 folder unless running as root;
   - OUT through a symbolic link to the input, OUT as the input by another
     spelling (dir/../name), OUT inside the input file (ENOTDIR);
   - the input cut short while quantize has it mapped (SIGBUS): exit 2 with
-    a message, no OUT, no temporary.
+    a message, no OUT, no temporary; for GGUF output (converted and
+    copied tensors) and for safetensors output (copied tensors).
 (The input as OUT by name and through a hard link, an existing OUT without
 --force and SIGINT are tests/quantize_check.py's.)
 
@@ -88,6 +92,28 @@ def write_gguf(path, rows=2048, cols=1024, ntensors=2, norms_first=False):
             f.write((block * (n // len(block) + 1))[:n])
             f.write(b"\0" * (-n % 32))
     return len(head)
+
+
+def write_safetensors(path, rows=2048, cols=1024, ntensors=4):
+    """An F32 safetensors file: ntensors matrices of rows x cols, then
+    norm vectors.  Returns the length of its header."""
+    import json
+    tensors = [("blk.%d.attn_q.weight" % i, [rows, cols]) for i in range(ntensors)]
+    tensors += [("blk.%d.attn_norm.weight" % i, [cols]) for i in range(4)]
+    hdr, off = {}, 0
+    for name, shape in tensors:
+        n = 4
+        for d in shape:
+            n *= d
+        hdr[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + n]}
+        off += n
+    h = json.dumps(hdr).encode()
+    h += b" " * (-len(h) % 8)
+    block = struct.pack("<256f", *[((i * 37) % 101 - 50) / 25.0 for i in range(256)])
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        f.write((block * (off // len(block) + 1))[:off])
+    return 8 + len(h)
 
 
 def sha(path):
@@ -214,6 +240,60 @@ def killed(tmp, inp, h):
         os.unlink(os.path.join(tmp, n))
 
 
+def until_temp(p, folder, out):
+    """Wait until the writer p has made its temporary; True if it did."""
+    t0 = time.time()
+    while time.time() - t0 < TIMEOUT and p.poll() is None:
+        if temps(folder, out):
+            return True
+    return False
+
+
+def stale_removed(tmp, inp, h):
+    """A killed writer's temporary is removed by the next write of the
+    same OUT, which says so; one whose process lives is left alone."""
+    st_in = os.path.join(tmp, "stale-in.safetensors")
+    write_safetensors(st_in)
+    plan = os.path.join(tmp, "stale.plan")
+    with open(plan, "w") as f:
+        f.write("*.attn_q.weight int8\n")
+    for what, out, cmd in (
+            ("GGUF", os.path.join(tmp, "stale.gguf"),
+             lambda o: quantize(inp, o, "Q4_K")),
+            ("safetensors", os.path.join(tmp, "stale.safetensors"),
+             lambda o: [QSCOPE, "quantize", st_in, "--plan", plan, "-o", o])):
+        p = subprocess.Popen(cmd(out), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        seen = until_temp(p, tmp, out)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        left = temps(tmp, out)
+        pid_named = len(left) == 1 and \
+            left[0].startswith(".%s.tmp-%d-" % (os.path.basename(out), p.pid))
+        # a temporary of a process that runs (this one): not stale
+        alive = ".%s.tmp-%d-abcdef" % (os.path.basename(out), os.getpid())
+        open(os.path.join(tmp, alive), "w").close()
+        r = run(cmd(out))
+        err = r.stderr.decode("utf-8", "replace")
+        now = temps(tmp, out)
+        why = (not seen and "the write finished before the kill") or \
+            (not pid_named and "temporaries after the kill: %s (pid %d)" % (left, p.pid)) or \
+            (r.returncode != 0 and "second run: exit %d: %r" % (r.returncode, err[-300:])) or \
+            ("removed a stale temporary '%s'" % os.path.join(tmp, left[0]) not in err and
+             "stderr does not say so: %r" % err[-300:]) or \
+            (now != [alive] and "temporaries after the second run: %s" % now) or \
+            (not os.path.exists(out) and "no OUT") or ""
+        check("%s: SIGKILL leaves .OUT.tmp-PID-XXXXXX; the next write of OUT "
+              "removes it and says so, and leaves a live process's alone" % what,
+              not why, why)
+        for n in temps(tmp, out):
+            os.unlink(os.path.join(tmp, n))
+        if os.path.exists(out):
+            os.unlink(out)
+    if sha(inp) != h:
+        check("stale temporaries: input unchanged", False, "input changed")
+
+
 def unwritable(tmp, inp, h):
     if os.path.isdir("/sys"):
         r = run(quantize(inp, "/sys/qscope-test.gguf"))
@@ -311,6 +391,42 @@ def cut_short(tmp):
             os.unlink(os.path.join(tmp, n))
 
 
+def cut_short_safetensors(tmp):
+    """Truncate a safetensors input while its tensors are copied to a
+    safetensors output: stopped once the output's temporary exists (the
+    input is open and mapped by then), truncated, continued."""
+    inp = os.path.join(tmp, "victim.safetensors")
+    out = os.path.join(tmp, "victim-out.safetensors")
+    plan = os.path.join(tmp, "norms.plan")
+    with open(plan, "w") as f:
+        f.write("*.attn_norm.weight f16\n")
+    hdr = write_safetensors(inp, ntensors=8)
+    p = subprocess.Popen([QSCOPE, "quantize", inp, "--plan", plan, "-o", out],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stopped = False
+    if until_temp(p, tmp, out):
+        p.send_signal(signal.SIGSTOP)
+        stopped = True
+    os.truncate(inp, hdr + 64)
+    if stopped:
+        p.send_signal(signal.SIGCONT)
+    err = p.stderr.read()
+    rc = p.wait(timeout=TIMEOUT)
+
+    class R:
+        pass
+    r = R()
+    r.returncode, r.stderr = rc, err
+    why = (not stopped and "qscope finished before its output was begun") or \
+        refusal(r, "cut short") or (os.path.exists(out) and "OUT exists") or \
+        (temps(tmp, out) and "temporary left: %s" % temps(tmp, out)) or ""
+    check("input cut short while mapped (SIGBUS), copying tensors to "
+          "safetensors: exit 2 with a message, no OUT, no temporary (%s)"
+          % err.decode().strip()[-120:], not why, why)
+    for n in temps(tmp, out):
+        os.unlink(os.path.join(tmp, n))
+
+
 def main():
     if not os.access(QSCOPE, os.X_OK):
         check("qscope binary", False, "%s is not executable (set QSCOPE)" % QSCOPE)
@@ -325,11 +441,14 @@ def main():
             os.unlink(os.path.join(tmp, "ok.gguf"))
             disk_full(tmp, inp, h)
             killed(tmp, inp, h)
+            stale_removed(tmp, inp, h)
             unwritable(tmp, inp, h)
             same_as_input(tmp, inp, h)
             cut_short(tmp)
+            cut_short_safetensors(tmp)
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
 
-main()
+if __name__ == "__main__":
+    main()

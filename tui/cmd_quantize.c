@@ -12,7 +12,10 @@
  * line).  The output format is --format, else the name of OUT: a name
  * ending in ".safetensors" or a folder (an existing one, or a name ending
  * in '/') is safetensors (formats/safetensors_write.h), anything else
- * GGUF (formats/gguf.h, which needs a GGUF input).  A rule whose scheme
+ * GGUF (formats/gguf.h, which needs a GGUF input).  A folder OUT of a
+ * sharded input is sharded like it, with an index; an OUT named
+ * "x.safetensors" is that one file, whatever the input (the name asks for
+ * one file).  A rule whose scheme
  * the output format cannot hold is an error naming the plan line.  A
  * weight read through a quantized layout (formats/layouts.h) counts as
  * stored in its parts, not as F32: an f32 rule converts it.
@@ -27,10 +30,12 @@
  *
  * Either way the output is written atomically (temporary file, fsync,
  * rename; an interrupt - SIGINT, SIGTERM, SIGHUP - removes the temporary
- * files and leaves OUT as it was), then opened again and checked against
- * the input: every tensor's bytes equal what its scheme gives (kept ones
- * equal the input's), and values qscope can read back equal the scheme's
- * dequantized values bit for bit (written_verify()).
+ * files and leaves OUT as it was; temporaries of OUT that a killed qscope
+ * left are removed first, and stderr says so), then opened again and
+ * checked against the input: every tensor's bytes equal what its scheme
+ * gives (kept ones, and GGUF tensors already of their rule's type, which
+ * are copied, equal the input's), and values qscope can read back equal
+ * the scheme's dequantized values bit for bit (written_verify()).
  *
  * Output: progress on stderr while it runs, only when stderr is a
  * terminal; then a summary on stdout: tensors per type or scheme, bytes
@@ -50,6 +55,7 @@
 #include <unistd.h>
 
 #include "formats/gguf.h"
+#include "formats/outfile.h"
 #include "formats/planfile.h"
 #include "formats/safetensors_write.h"
 #include "quant/plan.h"
@@ -233,35 +239,15 @@ static int same_file(const char *a, const char *b)
 	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* The scheme whose GGUF encoding is d (the plain cast for F32, F16,
- * BF16): what the check after writing compares with. */
-static const struct scheme *scheme_of_type(enum dtype d)
+/* Temporaries of OUT that a killed qscope left are removed before the
+ * write (formats/outfile.h); say so. */
+static void said_stale(const char *path, long pid, void *arg)
 {
-	const char *cast = d == DT_F32 ? "f32" : d == DT_F16 ? "f16" :
-			   d == DT_BF16 ? "bf16" : NULL;
+	char t[1024];
 
-	if (cast)
-		return scheme_find(cast);
-	for (size_t i = 0; i < nschemes; i++)
-		if (schemes[i].ggml == d)
-			return &schemes[i];
-	return NULL;
-}
-
-/* The GGUF type a scheme writes: DT_NONE when GGUF has none. */
-static enum dtype gguf_type_of(const struct scheme *s)
-{
-	if (!s)
-		return DT_NONE;
-	if (strcmp(s->name, "f32") == 0)
-		return DT_F32;
-	if (strcmp(s->name, "f16") == 0)
-		return DT_F16;
-	if (strcmp(s->name, "bf16") == 0)
-		return DT_BF16;
-	if (s->ggml != DT_NONE && gguf_can_encode(s->ggml))
-		return s->ggml;
-	return DT_NONE;
+	(void)arg;
+	fprintf(stderr, "qscope: removed a stale temporary '%s' (its writer, process %ld, is gone)\n",
+		text_sanitize(path, t, sizeof(t)), pid);
 }
 
 /* Parse the plan file at path into p; 0, or -1 after a message. */
@@ -411,7 +397,7 @@ static int quantize_plan(struct model *m, const char *plan_path,
 			const char *why = st ? safetensors_layout(c->scheme) :
 					       NULL;
 
-			if (!st && gguf_type_of(c->scheme) == DT_NONE) {
+			if (!st && gguf_type_of_scheme(c->scheme) == DT_NONE) {
 				fprintf(stderr, "qscope: %s:%u: %s cannot be written to GGUF (write safetensors: --format safetensors)\n",
 					plan_path, r->line, c->scheme->name);
 				goto out;
@@ -436,7 +422,12 @@ static int quantize_plan(struct model *m, const char *plan_path,
 				dtype_get(t->dtype)->name, c->why);
 		}
 		sch[i] = c->scheme;
-		types[i] = gguf_type_of(c->scheme);
+		types[i] = gguf_type_of_scheme(c->scheme);
+		/* gguf_write() copies a tensor already of its type byte for
+		 * byte: the check compares it with the input, not with the
+		 * scheme run again on its decoded values. */
+		if (!st && types[i] == t->dtype)
+			sch[i] = NULL;
 		plan_totals_add(&tot, c);
 	}
 	for (size_t r = 0; r < plan.n; r++)
@@ -452,6 +443,8 @@ static int quantize_plan(struct model *m, const char *plan_path,
 	p.tty = isatty(STDERR_FILENO);
 	p.out = out;
 	catch_signals();
+	out_remove_stale(out, st && !ends_with(out, ".safetensors"),
+			 said_stale, NULL);
 	t0 = now();
 	if (st) {
 		struct safetensors_written info;
@@ -636,13 +629,14 @@ int cmd_quantize(int argc, char **argv)
 			types[i] = DT_NONE;
 		}
 		if (types[i] != DT_NONE)
-			sch[i] = scheme_of_type(types[i]);
+			sch[i] = gguf_scheme_of_type(types[i]);
 	}
 
 	memset(&p, 0, sizeof(p));
 	p.tty = isatty(STDERR_FILENO);
 	p.out = out;
 	catch_signals();
+	out_remove_stale(out, 0, said_stale, NULL);
 	t0 = now();
 	if (gguf_write(&m, types, out, force ? GGUF_WRITE_FORCE : 0,
 		       on_progress, &p, &e) != 0) {
