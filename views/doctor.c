@@ -3,18 +3,16 @@
  * (doctor_report_build(), shared with `qscope check`) and the `d` screen
  * that lists them by severity.
  *
- * The screen computes when it first draws, with a "computing..." line that
- * counts the tensors, and keeps the result for the rest of the session, so
- * opening it again is instant.  This first version computes on the UI
- * thread (all CPUs through compute_run(), but keys wait until it is done);
- * moving it to the shell's worker is left for later.  The view API has no
- * way to hand a selection back to the tensor table, so the list is only a
- * list.
+ * The examination runs once per session on the background worker
+ * (doctor_session_*): the tensor tree starts it when its own work is done,
+ * to mark the tensors with findings, and the screen shows its progress
+ * when opened before the end, then the result, kept for the rest of the
+ * session.  The view API has no way to hand a selection back to the
+ * tensor table, so the list is only a list.
  */
 #include "views/doctor.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +243,54 @@ static int by_severity(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Examine tensor i of m into r (cast as doctor_report_build() says).
+ * 0 (also for a tensor that is not checked), 1 when *cancel was set, -1
+ * with e filled when it cannot be read.
+ */
+static int examine(const struct model *m, size_t i, int cast,
+		   volatile int *cancel, struct doctor_report *r,
+		   struct err *e)
+{
+	const struct tensor *t = &m->tensors[i];
+	struct compute_ctl ctl = { 0, cancel, NULL, NULL };
+	enum doctor_cast c;
+	struct doctor_acc a;
+	struct tensor_reader rd;
+	int use = cast, rc;
+
+	if (!is_plain_float(t->dtype) || !dtype_get(t->dtype)->decode)
+		return 0;
+	if (use < 0)
+		use = t->dtype == DT_F16 ? DOCTOR_CAST_BF16 : DOCTOR_CAST_F16;
+	c = (enum doctor_cast)use;
+	if (doctor_cast_target(c) == t->dtype)
+		use = -1;	/* nothing to cast; still checked */
+	tensor_reader_init(&rd, m, t);
+	rc = doctor_tensor(tensor_reader_read, &rd, t->params, t->dtype, c,
+			   &ctl, &a);
+	tensor_reader_release(&rd);
+	if (rc == 1)
+		return 1;
+	if (rc) {
+		if (rd.failed)
+			err_set(e, "'%s': %s", m->path, rd.e.msg);
+		else
+			err_set(e, "'%s': tensor '%s': out of memory",
+				m->path, t->name);
+		return -1;
+	}
+	r->checked++;
+	tensor_findings(r, t, use, c, &a);
+	return 0;
+}
+
+static void finish(struct doctor_report *r)
+{
+	if (r->n > 1)
+		qsort(r->f, r->n, sizeof(*r->f), by_severity);
+}
+
 int doctor_report_build(const struct model *m, int cast,
 			doctor_progress_fn *progress, void *arg,
 			struct doctor_report *r, struct err *e)
@@ -252,43 +298,18 @@ int doctor_report_build(const struct model *m, int cast,
 	memset(r, 0, sizeof(*r));
 	meta_findings(m, r);
 	for (size_t i = 0; i < m->ntensors; i++) {
-		const struct tensor *t = &m->tensors[i];
-		enum doctor_cast c;
-		struct doctor_acc a;
-		struct tensor_reader rd;
-		int use = cast, rc;
-
 		if (progress && progress(arg, i, m->ntensors)) {
 			doctor_report_release(r);
 			return 1;
 		}
-		if (!is_plain_float(t->dtype) || !dtype_get(t->dtype)->decode)
-			continue;
-		if (use < 0)
-			use = t->dtype == DT_F16 ? DOCTOR_CAST_BF16 : DOCTOR_CAST_F16;
-		c = (enum doctor_cast)use;
-		if (doctor_cast_target(c) == t->dtype)
-			use = -1;	/* nothing to cast; still checked */
-		tensor_reader_init(&rd, m, t);
-		rc = doctor_tensor(tensor_reader_read, &rd, t->params, t->dtype,
-				   c, NULL, &a);
-		tensor_reader_release(&rd);
-		if (rc) {
-			if (rd.failed)
-				err_set(e, "'%s': %s", m->path, rd.e.msg);
-			else
-				err_set(e, "'%s': tensor '%s': out of memory",
-					m->path, t->name);
+		if (examine(m, i, cast, NULL, r, e) < 0) {
 			doctor_report_release(r);
 			return -1;
 		}
-		r->checked++;
-		tensor_findings(r, t, use, c, &a);
 	}
 	if (progress)
 		progress(arg, m->ntensors, m->ntensors);	/* too late to stop */
-	if (r->n > 1)
-		qsort(r->f, r->n, sizeof(*r->f), by_severity);
+	finish(r);
 	return 0;
 }
 
@@ -300,31 +321,131 @@ void doctor_report_release(struct doctor_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* ---- the session's report, shared by the screen and the tree ---- */
+
+/*
+ * One examination per session (one model per session): its job, the
+ * report built so far and how far it got, so that a run stopped to give
+ * the worker to other work resumes where it was.  Only the UI thread
+ * touches it, but for run() on the worker while the job is queued or
+ * running.
+ */
+static struct {
+	const struct model *m;
+	struct job job;
+	struct doctor_report r;	/* complete once valid */
+	size_t next;		/* the next tensor to examine */
+	int began;		/* the metadata findings are in r */
+	int valid, failed;
+	int ours;		/* the last stop was doctor_session_stop()'s */
+	int halted;		/* stopped by someone else (Ctrl-C) */
+	struct err e;
+} sess;
+
+static int session_run(struct job *j)
+{
+	const struct model *m = sess.m;
+
+	(void)j;
+	if (!sess.began) {
+		meta_findings(m, &sess.r);
+		sess.began = 1;
+	}
+	for (; sess.next < m->ntensors; sess.next++) {
+		int rc;
+
+		job_progress(&sess.job, (double)sess.next / (double)m->ntensors);
+		if (job_cancelled(&sess.job))
+			return 1;
+		rc = examine(m, sess.next, -1, &sess.job.cancel, &sess.r,
+			     &sess.e);
+		if (rc)
+			return rc;
+	}
+	finish(&sess.r);
+	return 0;
+}
+
+/* Take the result of a run that ended; 1 if something became known. */
+static int session_take(void)
+{
+	int rc;
+
+	if (!sess.job.run || job_state(&sess.job) != JOB_DONE)
+		return 0;
+	rc = sess.job.result;
+	sess.job.run = NULL;
+	if (rc == 0) {
+		sess.valid = 1;
+	} else if (rc < 0) {
+		doctor_report_release(&sess.r);
+		sess.failed = 1;
+	} else if (!sess.ours) {
+		sess.halted = 1;	/* the person stopped the work */
+	}
+	return rc <= 0;
+}
+
+/* Forget the report of another model. */
+static void session_for(const struct model *m)
+{
+	if (sess.m == m)
+		return;
+	doctor_report_release(&sess.r);
+	memset(&sess, 0, sizeof(sess));
+	sess.m = m;
+}
+
+int doctor_session_start(const struct model *m, const struct view_env *env,
+			 int asked)
+{
+	if (sess.m != m && sess.job.run)
+		return 0;	/* another model's run is out: never mixed */
+	session_for(m);
+	session_take();
+	if (sess.valid || sess.failed)
+		return 0;
+	if (sess.job.run)
+		return 1;
+	if (sess.halted && !asked)
+		return 0;
+	sess.halted = 0;
+	sess.ours = 0;
+	sess.job.run = session_run;
+	sess.job.arg = NULL;
+	env->job_start(&sess.job);
+	return 1;
+}
+
+void doctor_session_stop(const struct view_env *env)
+{
+	if (!sess.job.run)
+		return;
+	sess.ours = 1;
+	env->job_stop(&sess.job);
+	if (job_state(&sess.job) != JOB_DONE)
+		sess.job.run = NULL;	/* dropped before it ran */
+	session_take();
+}
+
+int doctor_session_poll(void)
+{
+	return session_take();
+}
+
+const struct doctor_report *doctor_session_report(const struct model *m)
+{
+	return sess.m == m && sess.valid ? &sess.r : NULL;
+}
+
 /* ---- the screen ---- */
 
 /* Rows above and below the list: title, column titles / status line. */
 #define ROWS_ABOVE	2
 #define ROWS_BELOW	1
 
-/*
- * The report of the model last examined, kept for the session so that the
- * screen opens instantly the second time (one model per session; the
- * memory stays reachable until exit).  Only the UI thread touches it.
- */
-static struct {
-	const struct model *m;
-	int valid, failed;
-	struct doctor_report r;
-	struct err e;
-} cache;
-
 struct doctor_state {
 	struct view_list list;
-	/* the examination, on the worker: reads the model, writes out */
-	struct job job;
-	const struct model *m;
-	struct doctor_report out;
-	struct err out_err;
 };
 
 static size_t page_rows(const struct view *v)
@@ -347,67 +468,24 @@ static void put_text(const struct view *v, WINDOW *w, int y, int x,
 	text_release(&t);
 }
 
-static int job_tick(void *arg, size_t done, size_t total)
-{
-	struct job *j = arg;
-
-	job_progress(j, total ? (double)done / (double)total : 1);
-	return job_cancelled(j);
-}
-
-static int doctor_run(struct job *j)
-{
-	struct doctor_state *st = j->arg;
-
-	return doctor_report_build(st->m, -1, job_tick, j, &st->out,
-				   &st->out_err);
-}
-
 static enum view_effect doctor_poll(struct view *v)
 {
-	struct doctor_state *st = v->state;
-
-	if (job_state(&st->job) != JOB_DONE || !st->job.run)
-		return VIEW_NONE;
-	if (st->job.result == 0) {
-		cache.r = st->out;
-		cache.valid = 1;
-	} else if (st->job.result < 0) {
-		cache.e = st->out_err;
-		cache.failed = 1;
-	}
-	st->job.run = NULL;	/* taken */
-	return VIEW_REDRAW;
+	(void)v;
+	return doctor_session_poll() ? VIEW_REDRAW : VIEW_NONE;
 }
 
 static int doctor_enter(struct view *v, const struct model *m, struct err *e)
 {
-	struct doctor_state *st = v->state;
-
 	(void)e;
-	if (cache.m != m) {
-		if (cache.valid)
-			doctor_report_release(&cache.r);
-		memset(&cache, 0, sizeof(cache));
-		cache.m = m;
-	}
-	if (!cache.valid && !cache.failed) {
-		st->m = m;
-		st->job.run = doctor_run;
-		st->job.arg = st;
-		v->env->job_start(&st->job);
-	}
+	doctor_session_start(m, v->env, 1);
 	return 0;
 }
 
 static void doctor_leave(struct view *v)
 {
-	struct doctor_state *st = v->state;
-
-	/* leaving before the end stops the work; a result not yet taken is
-	 * taken now, so it is not lost */
-	v->env->job_stop(&st->job);
-	doctor_poll(v);
+	/* leaving before the end stops the work (what is done is kept, and
+	 * the tensor tree resumes it when its own work is done) */
+	doctor_session_stop(v->env);
 }
 
 static void draw_title(const struct view *v, WINDOW *w)
@@ -416,12 +494,12 @@ static void draw_title(const struct view *v, WINDOW *w)
 
 	wattrset(w, v->env->attr[CR_TITLE]);
 	mvwhline(w, 0, 0, ' ', v->cols);
-	if (cache.valid)
+	if (sess.valid)
 		snprintf(line, sizeof(line),
 			 "dtype doctor  %zu error%s, %zu warning%s, %zu tensors "
-			 "checked", cache.r.errors, cache.r.errors == 1 ? "" : "s",
-			 cache.r.warnings, cache.r.warnings == 1 ? "" : "s",
-			 cache.r.checked);
+			 "checked", sess.r.errors, sess.r.errors == 1 ? "" : "s",
+			 sess.r.warnings, sess.r.warnings == 1 ? "" : "s",
+			 sess.r.checked);
 	else
 		snprintf(line, sizeof(line), "dtype doctor");
 	mvwaddnstr(w, 0, 1, line, v->cols - 2);
@@ -435,31 +513,31 @@ static void doctor_draw(const struct view *v, WINDOW *w)
 	int name_w;
 
 	draw_title(v, w);
-	if (!cache.valid && !cache.failed) {
+	if (!sess.valid && !sess.failed) {
 		char label[64];
 
 		snprintf(label, sizeof(label), "checking %zu tensors",
 			 v->model->ntensors);
-		w_progress(v, w, ROWS_ABOVE, label, job_done(&st->job));
+		w_progress(v, w, ROWS_ABOVE, label, job_done(&sess.job));
 		wattrset(w, v->env->attr[CR_NORMAL]);
 		mvwaddnstr(w, ROWS_ABOVE + 2, 1,
 			   "every value is read once; Esc stops", v->cols - 2);
 		return;
 	}
-	if (cache.failed) {
+	if (sess.failed) {
 		wattrset(w, v->env->attr[CR_WARNING]);
-		put_text(v, w, ROWS_ABOVE, 1, cache.e.msg, v->cols - 2);
+		put_text(v, w, ROWS_ABOVE, 1, sess.e.msg, v->cols - 2);
 		return;
 	}
-	st->list.n = cache.r.n;
+	st->list.n = sess.r.n;
 	view_list_clamp(&st->list, page);
 
 	wattrset(w, v->env->attr[CR_COLUMNS]);
 	mvwhline(w, 1, 0, ' ', v->cols);
 	/* the longest name, within [16, half the width] */
 	name_w = 6;
-	for (size_t i = 0; i < cache.r.n; i++) {
-		const struct tensor *t = cache.r.f[i].tensor;
+	for (size_t i = 0; i < sess.r.n; i++) {
+		const struct tensor *t = sess.r.f[i].tensor;
 		int l = t ? (int)strlen(t->name) : 7;
 
 		name_w = l > name_w ? l : name_w;
@@ -474,13 +552,13 @@ static void doctor_draw(const struct view *v, WINDOW *w)
 			   v->cols - (20 + name_w + 2));
 
 	wattrset(w, v->env->attr[CR_NORMAL]);
-	if (cache.r.n == 0)
+	if (sess.r.n == 0)
 		mvwaddnstr(w, ROWS_ABOVE, 1,
 			   "no findings: every cast is safe and every dtype "
 			   "matches", v->cols - 2);
-	for (size_t i = st->list.top; i < cache.r.n && i - st->list.top < page;
+	for (size_t i = st->list.top; i < sess.r.n && i - st->list.top < page;
 	     i++) {
-		const struct doctor_finding *f = &cache.r.f[i];
+		const struct doctor_finding *f = &sess.r.f[i];
 		int y = ROWS_ABOVE + (int)(i - st->list.top);
 		int sel = i == st->list.sel;
 		attr_t at = v->env->attr[sel ? CR_SELECTED :
@@ -506,12 +584,12 @@ static void doctor_draw(const struct view *v, WINDOW *w)
 		char keys[64], help[64];
 
 		snprintf(buf, sizeof(buf), "%zu/%zu  %s back  %s help",
-			 cache.r.n ? st->list.sel + 1 : 0, cache.r.n,
+			 sess.r.n ? st->list.sel + 1 : 0, sess.r.n,
 			 v->env->keys(ACT_QUIT, 1, keys, sizeof(keys)),
 			 v->env->keys(ACT_HELP, 1, help, sizeof(help)));
 		mvwaddnstr(w, v->lines - 1, 1, buf, v->cols - 2);
 	}
-	if (cache.r.n)
+	if (sess.r.n)
 		wmove(w, ROWS_ABOVE + (int)(st->list.sel - st->list.top), 0);
 }
 
@@ -521,12 +599,12 @@ static enum view_effect doctor_act(struct view *v, enum action a)
 
 	if (a == ACT_DOCTOR)
 		return VIEW_NONE;	/* already here */
-	st->list.n = cache.valid ? cache.r.n : 0;
+	st->list.n = sess.valid ? sess.r.n : 0;
 	if ((a == ACT_OPEN || a == ACT_EXPAND) && st->list.n &&
-	    cache.r.f[st->list.sel].tensor) {
+	    sess.r.f[st->list.sel].tensor) {
 		/* the finding's tensor: its histogram */
 		v->push_ops = &view_histogram_ops;
-		v->push_arg = cache.r.f[st->list.sel].tensor;
+		v->push_arg = sess.r.f[st->list.sel].tensor;
 		return VIEW_PUSH;
 	}
 	return view_list_act(&st->list, a, page_rows(v));
@@ -539,10 +617,10 @@ static enum view_effect doctor_mouse(struct view *v, int y, int x,
 	size_t row;
 
 	(void)x;
-	if (!cache.valid || y < ROWS_ABOVE || y >= v->lines - ROWS_BELOW)
+	if (!sess.valid || y < ROWS_ABOVE || y >= v->lines - ROWS_BELOW)
 		return VIEW_NONE;
 	row = st->list.top + (size_t)(y - ROWS_ABOVE);
-	if (row >= cache.r.n)
+	if (row >= sess.r.n)
 		return VIEW_NONE;
 	st->list.sel = row;
 	return ev == MOUSE_DOUBLE ? doctor_act(v, ACT_OPEN) | VIEW_REDRAW :

@@ -17,6 +17,8 @@
 #include "formats/model.h"
 #include "quant/doctor.h"
 
+struct view_env;
+
 enum doctor_severity {
 	DOCTOR_INFO,
 	DOCTOR_WARNING,	/* lossy cast, headroom, config mismatch, NaN/inf */
@@ -56,5 +58,29 @@ int doctor_report_build(const struct model *m, int cast,
 			doctor_progress_fn *progress, void *arg,
 			struct doctor_report *r, struct err *e);
 void doctor_report_release(struct doctor_report *r);
+
+/*
+ * The session's report: one examination of the model (each tensor's
+ * likely cast, as above with cast -1), run on the background worker and
+ * kept until exit, shared by the doctor screen and the tensor tree's
+ * badges so that it is computed once.  A run that is stopped keeps what
+ * it has done and resumes there.  UI thread only.
+ */
+
+/*
+ * Start or resume the examination of m on env's worker, unless it is done
+ * or failed.  A run the person stopped (Ctrl-C cancels every job) is only
+ * resumed when asked is set (the doctor screen opens), never in the
+ * background.  Returns 1 while it is queued or running, else 0.
+ */
+int doctor_session_start(const struct model *m, const struct view_env *env,
+			 int asked);
+/* Stop a run (waits for the chunk being read); what is done is kept. */
+void doctor_session_stop(const struct view_env *env);
+/* Take a run that ended: 1 when the report (or the failure) just became
+ * known, else 0. */
+int doctor_session_poll(void);
+/* The complete report of m, or NULL while there is none. */
+const struct doctor_report *doctor_session_report(const struct model *m);
 
 #endif

@@ -106,9 +106,12 @@ static int pair_run(struct job *j)
 int preview_collect(struct preview *pv)
 {
 	struct pv_result *r;
+	int cancelled;
 
 	if (!pv->job.run || job_state(&pv->job) != JOB_DONE)
 		return 0;
+	/* a stop asked for while a small pair ended anyway counts too */
+	cancelled = pv->job.result > 0 || job_cancelled(&pv->job);
 	r = results(pv, pv->job_t);
 	if (r && pv->job.result == 0) {
 		r[pv->job_s].acc = pv->job_acc;
@@ -119,7 +122,17 @@ int preview_collect(struct preview *pv)
 	}
 	/* cancelled: stays unknown, asked for again */
 	pv->job.run = NULL;
-	return 1;
+	return cancelled ? 2 : 1;
+}
+
+void preview_stop(struct preview *pv, const struct view_env *env)
+{
+	if (!pv->job.run)
+		return;
+	env->job_stop(&pv->job);
+	if (job_state(&pv->job) == JOB_DONE)
+		preview_collect(pv);
+	pv->job.run = NULL;	/* dropped before it ran, or taken */
 }
 
 const struct pv_result *preview_want(struct preview *pv,

@@ -59,8 +59,13 @@ int preview_init(struct preview *pv, const struct model *m);
 /* Stops the work first (env may be NULL when nothing was started). */
 void preview_release(struct preview *pv, const struct view_env *env);
 
-/* Take the result of the pair just computed, if any: 1 if one was taken. */
+/* Take the result of the pair just computed, if any: 1 if one was taken,
+ * 2 if a stop was asked for meanwhile (Ctrl-C stops every job): the pair
+ * then stays unknown unless it was done all the same. */
 int preview_collect(struct preview *pv);
+
+/* Stop the pair being computed, if any (it stays unknown). */
+void preview_stop(struct preview *pv, const struct view_env *env);
 
 /* Is a pair being computed? */
 int preview_busy(const struct preview *pv);

@@ -14,6 +14,16 @@
  * histogram (views/histogram.c), T shows every tensor in one flat list,
  * s sorts by name, size or dtype, / searches names as you type.
  *
+ * Targets: f/F step a row's number format, t (or =) opens the sweep of
+ * every format, B asks for a size ("3.5G", "4.25 bpw") and sets the
+ * targets of least total squared error within it (every (tensor, format)
+ * pair is computed first, on the worker, then quant/plan.h plan_budget()
+ * chooses), e shows the error as relative error or SQNR in dB, c opens
+ * the compare screen on a tensor.  When the preview leaves the worker
+ * idle, the dtype doctor examines the model (views/doctor.h, the report
+ * the d screen shows) and marks each tensor with a finding, and every
+ * group above it, in the left margin: '!' an error, '?' a warning.
+ *
  * Text is made once (labels and full names sanitized and measured in
  * enter(), or when first needed); draw() only lays it out for the current
  * width, so a resize costs nothing.  The share column gives each row's part
@@ -42,6 +52,8 @@
 #include "views/preview.h"
 #include "formats/planfile.h"
 #include "formats/safetensors_write.h"
+#include "views/compare.h"
+#include "views/doctor.h"
 #include "views/sweep.h"
 #include "views/write.h"
 #include "views/tree.h"
@@ -90,11 +102,29 @@ struct tensors_state {
 	int fmt_w;
 	int norm_scheme;	/* an exact cast: computes a kept tensor's norm */
 	char plan_path[256];	/* the plan file last saved or loaded */
-	enum { IN_SEARCH, IN_SAVE, IN_LOAD, IN_WRITE } input;
+	enum { IN_SEARCH, IN_SAVE, IN_LOAD, IN_WRITE, IN_BUDGET } input;
 	struct write_arg write;	/* what the write screen is given */
 	char write_default[1024];
 	struct sweep_arg sweep;	/* what the sweep screen is given */
+	struct compare_arg cmp;	/* what the compare screen is given */
+	int sqnr;		/* the error as SQNR in dB, not relative */
+	/* a byte budget: every (tensor, scheme) pair computed, then the
+	 * targets of least error within it (quant/plan.h plan_budget()) */
+	struct {
+		int on;		/* computing the pairs */
+		uint64_t bytes;
+		char what[48];	/* the budget as understood: "10.0 MiB" */
+		size_t known, total;
+	} bud;
+	/* the dtype doctor's findings (views/doctor.h), once known */
+	unsigned char *badge;	/* per node: BADGE_* */
+	int badges_done;
 };
+
+/* A node's doctor badge: the worst finding at or under it.  The glyph
+ * says it, not only the colour. */
+enum { BADGE_NONE, BADGE_WARNING, BADGE_ERROR };
+static const char badge_glyph[] = { ' ', '?', '!' };
 
 /* A node's preview figures: its tensors' sums. */
 struct agg {
@@ -217,6 +247,43 @@ static int make_totals(struct tensors_state *st, const struct model *m,
 	return rc;
 }
 
+/*
+ * The title's summary: "safetensors · 39 tensors · 14.7M params · 28.1 MiB",
+ * then, once the doctor's report r is known and has findings, what it
+ * found and the key of its screen: "· doctor: 2 errors, 1 warning (d)".
+ */
+static int make_summary(struct view *v, const struct doctor_report *r)
+{
+	struct tensors_state *st = v->state;
+	const struct model *m = v->model;
+	int ascii = v->env->ascii;
+	const char *sep = ascii ? " | " : " \u00b7 ";
+	char buf[384], p[16], b[16], key[32];
+	size_t len;
+
+	units_count(m->params, p, sizeof(p));
+	units_bytes(m->nbytes, b, sizeof(b));
+	len = (size_t)snprintf(buf, sizeof(buf), "%s%s%zu tensor%s%s%s params%s%s",
+			       m->format ? m->format : "?", sep, m->ntensors,
+			       m->ntensors == 1 ? "" : "s", sep, p, sep, b);
+	if (r && r->errors + r->warnings && len < sizeof(buf)) {
+		char e[32] = "", wn[32] = "";
+
+		if (r->errors)
+			snprintf(e, sizeof(e), "%zu error%s%s", r->errors,
+				 r->errors == 1 ? "" : "s",
+				 r->warnings ? ", " : "");
+		if (r->warnings)
+			snprintf(wn, sizeof(wn), "%zu warning%s", r->warnings,
+				 r->warnings == 1 ? "" : "s");
+		snprintf(buf + len, sizeof(buf) - len, "%sdoctor: %s%s (%s)",
+			 sep, e, wn,
+			 v->env->keys(ACT_DOCTOR, 1, key, sizeof(key)));
+	}
+	text_release(&st->summary);
+	return text_make(&st->summary, buf, ascii);
+}
+
 static void tensors_leave(struct view *v)
 {
 	struct tensors_state *st = v->state;
@@ -232,6 +299,8 @@ static void tensors_leave(struct view *v)
 	free(st->kid_max);
 	free(st->rows);
 	free(st->agg);
+	free(st->badge);
+	doctor_session_stop(v->env);
 	preview_release(&st->pv, v->env);
 	tree_release(&st->tree);
 	text_release(&st->path);
@@ -313,7 +382,8 @@ static int tensors_enter(struct view *v, const struct model *m, struct err *e)
 	st->agg = calloc(st->tree.n, sizeof(*st->agg));
 	st->label = calloc(st->tree.n, sizeof(*st->label));
 	st->kid_max = calloc(st->tree.n, sizeof(*st->kid_max));
-	if (!st->label || !st->kid_max || !st->agg)
+	st->badge = calloc(st->tree.n, sizeof(*st->badge));
+	if (!st->label || !st->kid_max || !st->agg || !st->badge)
 		goto oom;
 	for (size_t i = 1; i < st->tree.n; i++) {
 		const struct tree_node *nd = &st->tree.nodes[i];
@@ -350,13 +420,7 @@ static int tensors_enter(struct view *v, const struct model *m, struct err *e)
 
 	if (text_make(&st->path, m->path ? m->path : "", ascii) < 0)
 		goto oom;
-	units_count(m->params, p, sizeof(p));
-	units_bytes(m->nbytes, b, sizeof(b));
-	snprintf(buf, sizeof(buf), "%s%s%zu tensor%s%s%s params%s%s",
-		 m->format ? m->format : "?", ascii ? " | " : " \u00b7 ",
-		 m->ntensors, m->ntensors == 1 ? "" : "s",
-		 ascii ? " | " : " \u00b7 ", p, ascii ? " | " : " \u00b7 ", b);
-	if (text_make(&st->summary, buf, ascii) < 0)
+	if (make_summary(v, NULL) < 0)
 		goto oom;
 	if (make_totals(st, m, ascii) < 0)
 		goto oom;
@@ -490,7 +554,7 @@ static void draw_columns(const struct view *v, WINDOW *w,
 		w_spaces(w, W_GAP);
 		w_str(w, "after", L->after, 1);
 		w_spaces(w, W_GAP);
-		w_str(w, "error", L->err, 1);
+		w_str(w, st->sqnr ? "SQNR dB" : "error", L->err, 1);
 	}
 	if (L->pct) {
 		w_spaces(w, W_GAP);
@@ -601,8 +665,9 @@ static void aggregate(struct tensors_state *st)
 }
 
 /* "0.83%", "~0.83%" while some are still computed, "..." for none yet,
- * "-" when nothing is quantized. */
-static void format_err(const struct agg *a, char *buf, size_t n)
+ * "-" when nothing is quantized.  As SQNR (sqnr set): "41.6" dB, "inf"
+ * when exact. */
+static void format_err(const struct agg *a, int sqnr, char *buf, size_t n)
 {
 	double rel;
 
@@ -615,11 +680,53 @@ static void format_err(const struct agg *a, char *buf, size_t n)
 		return;
 	}
 	rel = a->sxx > 0 ? sqrt(a->sse / a->sxx) : 0;
-	if (rel > 0 && rel < 0.00005)
+	if (sqnr && rel == 0)
+		snprintf(buf, n, "%sinf", a->pending || a->unknown ? "~" : "");
+	else if (sqnr)
+		snprintf(buf, n, "%s%.1f", a->pending || a->unknown ? "~" : "",
+			 -20 * log10(rel));
+	else if (rel > 0 && rel < 0.00005)
 		snprintf(buf, n, "%s<0.01%%", a->pending || a->unknown ? "~" : "");
 	else
 		snprintf(buf, n, "%s%.*f%%", a->pending || a->unknown ? "~" : "",
 			 rel * 100 < 10 ? 2 : 1, rel * 100);
+}
+
+/* ---- the doctor's badges ---- */
+
+/* Once the session's doctor report is known (views/doctor.h), mark each
+ * tensor with a finding and every group above it; 1 if it just was. */
+static int take_badges(struct view *v)
+{
+	struct tensors_state *st = v->state;
+	const struct doctor_report *r = doctor_session_report(v->model);
+	size_t *node_of;
+
+	if (st->badges_done || !r)
+		return 0;
+	st->badges_done = 1;
+	node_of = calloc(v->model->ntensors + 1, sizeof(*node_of));
+	if (!node_of)
+		return 0;
+	for (size_t i = 0; i < st->tree.n; i++)
+		if (st->tree.nodes[i].tensor)
+			node_of[tensor_index(st, &st->tree.nodes[i])] = i;
+	for (size_t k = 0; k < r->n; k++) {
+		const struct doctor_finding *f = &r->f[k];
+		unsigned char b = f->severity == DOCTOR_ERROR ? BADGE_ERROR :
+				  f->severity == DOCTOR_WARNING ?
+				  BADGE_WARNING : BADGE_NONE;
+
+		if (!f->tensor || b == BADGE_NONE)
+			continue;
+		for (size_t i = node_of[f->tensor - v->model->tensors];
+		     i != TREE_NONE; i = st->tree.nodes[i].parent)
+			if (st->badge[i] < b)
+				st->badge[i] = b;
+	}
+	free(node_of);
+	make_summary(v, r);
+	return 1;
 }
 
 static void draw_preview(WINDOW *w, const struct tensors_state *st, size_t i,
@@ -635,7 +742,7 @@ static void draw_preview(WINDOW *w, const struct tensors_state *st, size_t i,
 	units_bytes(a->after, buf, sizeof(buf));
 	w_str(w, buf, L->after, 1);
 	w_spaces(w, W_GAP);
-	format_err(a, buf, sizeof(buf));
+	format_err(a, st->sqnr, buf, sizeof(buf));
 	w_str(w, buf, L->err, 1);
 }
 
@@ -650,6 +757,12 @@ static void draw_row(const struct view *v, WINDOW *w, int y,
 
 	set_role(w, env, CR_NORMAL, sel);
 	mvwhline(w, y, 0, ' ', v->cols);
+	if (st->badge[i]) {
+		/* in the margin, so that no column moves */
+		set_role(w, env, CR_WARNING, sel);
+		mvwaddch(w, y, 0, (chtype)badge_glyph[st->badge[i]]);
+		set_role(w, env, CR_NORMAL, sel);
+	}
 	wmove(w, y, 1);
 	draw_name(v, w, st, i, L->name);
 	w_spaces(w, W_GAP);
@@ -703,6 +816,20 @@ static size_t page_rows(const struct view *v)
 	return n > 0 ? (size_t)n : 1;
 }
 
+/* Columns w_status() gives pos and the hints on the right. */
+static int hints_width(const struct view *v, const char *pos,
+		       const struct w_hint *hints, size_t n)
+{
+	int width = (int)strlen(pos);
+	char key[32];
+
+	for (size_t i = 0; i < n; i++)
+		if (*v->env->keys(hints[i].act, 1, key, sizeof(key)))
+			width += W_GAP + (int)strlen(key) + 1 +
+				 (int)strlen(hints[i].label);
+	return width;
+}
+
 static void tensors_draw(const struct view *v, WINDOW *w)
 {
 	static const struct w_hint hints[] = {
@@ -736,11 +863,31 @@ static void tensors_draw(const struct view *v, WINDOW *w)
 	}
 	snprintf(pos, sizeof(pos), "%zu/%zu",
 		 st->list.n ? st->list.sel + 1 : 0, st->list.n);
-	if (st->msg[0]) {
+	if (st->bud.on) {
+		struct text t;
+		char line[160], stop[32];
+
+		snprintf(line, sizeof(line),
+			 "budget %s: computing %zu of %zu pairs (%s stops)",
+			 st->bud.what, st->bud.known, st->bud.total,
+			 v->env->keys(ACT_BACK, 1, stop, sizeof(stop)));
+		if (text_make(&t, line, v->env->ascii) == 0) {
+			/* how to stop matters more than the usual hints */
+			w_status(v, w, &t, pos, hints,
+				 t.width + W_GAP + hints_width(v, pos, hints, 3)
+				 > v->cols - 2 ? 0 : 3);
+			text_release(&t);
+		}
+	} else if (st->msg[0]) {
 		struct text t;
 
-		w_status(v, w, NULL, pos, hints, 3);
 		if (text_make(&t, st->msg, v->env->ascii) == 0) {
+			/* a message too long to share the line has it */
+			if (t.width + W_GAP + hints_width(v, pos, hints, 3) >
+			    v->cols - 2)
+				w_status(v, w, NULL, NULL, NULL, 0);
+			else
+				w_status(v, w, NULL, pos, hints, 3);
 			wattrset(w, v->env->attr[CR_WARNING]);
 			wmove(w, v->lines - 1, 1);
 			w_text(w, v->env, &t, t.width < v->cols - 2 ?
@@ -755,12 +902,14 @@ static void tensors_draw(const struct view *v, WINDOW *w)
 
 		units_bytes(v->model->nbytes, before, sizeof(before));
 		units_bytes(a->after, after, sizeof(after));
-		format_err(a, err, sizeof(err));
-		snprintf(line, sizeof(line), "%s -> %s, %.2f bpw, error %s%s%s",
+		format_err(a, st->sqnr, err, sizeof(err));
+		snprintf(line, sizeof(line), "%s -> %s, %.2f bpw, %s %s%s%s",
 			 before, after,
 			 params ? 8.0 * (double)a->after / (double)params : 0,
-			 err, a->pending + a->unknown ? ", computing " : "",
-			 "");
+			 st->sqnr ? "SQNR" : "error", err,
+			 st->sqnr && strcmp(err, "-") && strcmp(err, "...") ?
+			 " dB" : "",
+			 a->pending + a->unknown ? ", computing " : "");
 		if (a->pending + a->unknown)
 			snprintf(line + strlen(line), sizeof(line) - strlen(line),
 				 "%zu", a->pending + a->unknown);
@@ -865,6 +1014,8 @@ static int find(struct view *v, size_t from, int dir, int same)
 
 static enum view_effect plan_input(struct view *v, const char *text,
 				   enum input_event ev);
+static enum view_effect budget_input(struct view *v, const char *text,
+				     enum input_event ev);
 
 static enum view_effect tensors_input(struct view *v, const char *text,
 				      enum input_event ev)
@@ -872,6 +1023,8 @@ static enum view_effect tensors_input(struct view *v, const char *text,
 	struct tensors_state *st = v->state;
 
 	st->msg[0] = '\0';
+	if (st->input == IN_BUDGET)
+		return budget_input(v, text, ev);
 	if (st->input != IN_SEARCH)
 		return plan_input(v, text, ev);
 	if (ev == INPUT_CANCEL) {
@@ -1094,45 +1247,200 @@ static const char *plan_prompt(struct tensors_state *st, int save)
 	return buf;
 }
 
-/* "demo/model" -> "demo/model-qscope/", "x.safetensors" ->
- * "x-qscope.safetensors": beside the input, never over it. */
-static void default_out(const char *in, char *out, size_t n)
-{
-	struct stat sb;
-	size_t len = strlen(in);
-	const char *dot, *slash;
+/* ---- a byte budget ---- */
 
-	while (len > 1 && in[len - 1] == '/')
-		len--;
-	if (stat(in, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		snprintf(out, n, "%.*s-qscope/", (int)len, in);
-		return;
+/*
+ * Read a budget: a size ("3.5G", "900M", "10 MiB", "2GB"; K, M, G, T and
+ * KiB ... TiB count in 1024s, as every size on the screens does; KB ... TB
+ * in 1000s) or bits per weight over the whole model ("4.25 bpw").  0 with
+ * *bytes and what (the budget as understood, for the status line) set, or
+ * -1 with what holding the reason.
+ */
+static int parse_budget(const char *text, uint64_t params, uint64_t *bytes,
+			char *what, size_t n)
+{
+	static const struct { const char *unit; double mul; } units[] = {
+		{ "b", 1 },
+		{ "k", 1024.0 }, { "kib", 1024.0 }, { "kb", 1e3 },
+		{ "m", 1048576.0 }, { "mib", 1048576.0 }, { "mb", 1e6 },
+		{ "g", 1073741824.0 }, { "gib", 1073741824.0 }, { "gb", 1e9 },
+		{ "t", 1099511627776.0 }, { "tib", 1099511627776.0 },
+		{ "tb", 1e12 },
+	};
+	char unit[8];
+	char *end;
+	double x = strtod(text, &end);
+	size_t k = 0;
+
+	if (end == text || !isfinite(x) || x <= 0) {
+		snprintf(what, n, "not a size or bits per weight");
+		return -1;
 	}
-	slash = strrchr(in, '/');
-	dot = strrchr(in, '.');
-	if (dot && (!slash || dot > slash + 1))
-		len = (size_t)(dot - in);
-	snprintf(out, n, "%.*s-qscope.safetensors", (int)len, in);
-}
-
-/* Can every target be written as safetensors?  If not, say which. */
-static int check_writable(struct tensors_state *st)
-{
-	for (size_t i = 0; i < st->pv.m->ntensors; i++) {
-		const char *why;
-
-		if (st->pv.target[i] == PV_KEEP)
-			continue;
-		why = safetensors_layout(&schemes[st->pv.target[i]]);
-		if (why) {
-			snprintf(st->msg, sizeof(st->msg),
-				 "%s: %.80s (qscope quantize writes GGUF from a "
-				 "GGUF input)", schemes[st->pv.target[i]].name,
-				 why);
+	while (*end == ' ')
+		end++;
+	for (; *end && *end != ' ' && k + 1 < sizeof(unit); end++)
+		unit[k++] = (char)(*end >= 'A' && *end <= 'Z' ?
+				   *end - 'A' + 'a' : *end);
+	unit[k] = '\0';
+	while (*end == ' ')
+		end++;
+	if (*end) {
+		snprintf(what, n, "one number and one unit");
+		return -1;
+	}
+	if (strcmp(unit, "bpw") == 0) {
+		if (!params || x > 64) {
+			snprintf(what, n, "bits per weight from 0 to 64");
 			return -1;
 		}
+		*bytes = (uint64_t)(x * (double)params / 8);
+		snprintf(what, n, "%g bpw", x);
+		return 0;
 	}
-	return 0;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(unit, units[i].unit) == 0) {
+			if (x * units[i].mul >= 1.8e19) {
+				snprintf(what, n, "too large");
+				return -1;
+			}
+			*bytes = (uint64_t)(x * units[i].mul);
+			units_bytes(*bytes, what, n);
+			return 0;
+		}
+	snprintf(what, n, k ? "unknown unit" : "a unit is needed");
+	return -1;
+}
+
+/* Count the pairs known; ask for the first unknown one while the worker
+ * is free.  1 once every pair is known. */
+static int budget_step(struct view *v)
+{
+	struct tensors_state *st = v->state;
+	int started = 0;
+
+	st->bud.known = 0;
+	for (size_t t = 0; t < v->model->ntensors; t++)
+		for (size_t s = 0; s < nschemes; s++) {
+			if (!preview_applies(&st->pv, t, (int)s))
+				continue;
+			if (preview_get(&st->pv, t, (int)s))
+				st->bud.known++;
+			else if (!started && !preview_busy(&st->pv))
+				preview_want(&st->pv, v->env, t, (int)s,
+					     &started);
+		}
+	return st->bud.known == st->bud.total;
+}
+
+/* Every pair known: the targets of least error within the budget. */
+static void budget_finish(struct view *v)
+{
+	struct tensors_state *st = v->state;
+	const struct model *m = v->model;
+	struct plan_item *items = calloc(m->ntensors + 1, sizeof(*items));
+	struct plan_cand *cand = calloc(st->bud.total + m->ntensors + 1,
+					sizeof(*cand));
+	size_t *choice = calloc(m->ntensors + 1, sizeof(*choice));
+	size_t k = 0;
+	uint64_t total;
+	char got[16], err[32];
+
+	st->bud.on = 0;
+	if (!items || !cand || !choice) {
+		snprintf(st->msg, sizeof(st->msg), "out of memory");
+		goto out;
+	}
+	for (size_t t = 0; t < m->ntensors; t++) {
+		items[t].cand = &cand[k];
+		cand[k++] = (struct plan_cand){ NULL, m->tensors[t].nbytes, 0 };
+		for (size_t s = 0; s < nschemes; s++) {
+			const struct pv_result *r = preview_get(&st->pv, t,
+								(int)s);
+
+			/* a format that turns values into inf is no choice */
+			if (!r || r->state != PV_DONE || r->acc.to_inf ||
+			    !isfinite(r->acc.sse))
+				continue;
+			cand[k++] = (struct plan_cand){ &schemes[s], r->bytes,
+							r->acc.sse };
+		}
+		items[t].n = (size_t)(&cand[k] - items[t].cand);
+	}
+	if (plan_budget(items, m->ntensors, st->bud.bytes, choice, &total)) {
+		units_bytes(total, got, sizeof(got));
+		snprintf(st->msg, sizeof(st->msg),
+			 "budget %s cannot be met: the smallest is %s; targets "
+			 "unchanged", st->bud.what, got);
+		goto out;
+	}
+	for (size_t t = 0; t < m->ntensors; t++) {
+		const struct scheme *sc = items[t].cand[choice[t]].scheme;
+
+		preview_set(&st->pv, t, sc ? (int)(sc - schemes) : PV_KEEP);
+	}
+	aggregate(st);
+	units_bytes(st->agg[0].after, got, sizeof(got));
+	if (!st->pv.ntargets) {
+		snprintf(st->msg, sizeof(st->msg),
+			 "budget %s: the model fits as stored (%s)",
+			 st->bud.what, got);
+		goto out;
+	}
+	format_err(&st->agg[0], st->sqnr, err, sizeof(err));
+	snprintf(st->msg, sizeof(st->msg), "budget %s: %s, %.2f bpw, %s %s%s",
+		 st->bud.what, got, m->params ? 8.0 * (double)st->agg[0].after /
+		 (double)m->params : 0, st->sqnr ? "SQNR" : "error", err,
+		 st->sqnr ? " dB" : "");
+out:
+	free(items);
+	free(cand);
+	free(choice);
+}
+
+/* Stop computing the pairs; those known stay known. */
+static void budget_stop(struct view *v)
+{
+	struct tensors_state *st = v->state;
+
+	st->bud.on = 0;
+	preview_stop(&st->pv, v->env);
+	snprintf(st->msg, sizeof(st->msg),
+		 "budget stopped: %zu of %zu pairs computed, kept for the next "
+		 "one", st->bud.known, st->bud.total);
+}
+
+static enum view_effect budget_input(struct view *v, const char *text,
+				     enum input_event ev)
+{
+	struct tensors_state *st = v->state;
+	const struct model *m = v->model;
+
+	if (ev == INPUT_EDIT)
+		return VIEW_REDRAW;
+	st->input = IN_SEARCH;
+	if (ev == INPUT_CANCEL || !*text)
+		return VIEW_REDRAW;
+	if (parse_budget(text, m->params, &st->bud.bytes, st->bud.what,
+			 sizeof(st->bud.what)) < 0) {
+		snprintf(st->msg, sizeof(st->msg),
+			 "budget '%.40s': %s (3.5G, 900M, 4.25 bpw)", text,
+			 st->bud.what);
+		return VIEW_REDRAW;
+	}
+	st->bud.total = 0;
+	for (size_t t = 0; t < m->ntensors; t++)
+		for (size_t s = 0; s < nschemes; s++)
+			st->bud.total += preview_applies(&st->pv, t, (int)s);
+	if (!st->bud.total) {
+		snprintf(st->msg, sizeof(st->msg),
+			 "budget: no format applies to any tensor");
+		return VIEW_REDRAW;
+	}
+	st->bud.known = 0;
+	st->bud.on = 1;
+	/* the doctor waits: the worker runs one job at a time */
+	doctor_session_stop(v->env);
+	return VIEW_REDRAW;
 }
 
 /* ---- the order of work: the selected rows first ---- */
@@ -1154,21 +1462,20 @@ static int want_node(struct view *v, size_t i)
 	return started;
 }
 
-static enum view_effect tensors_poll(struct view *v)
+/* Start the next pair the targets need, if any and the worker is free. */
+static void want_targets(struct view *v)
 {
 	struct tensors_state *st = v->state;
-	enum view_effect eff = preview_collect(&st->pv) ? VIEW_REDRAW :
-			       VIEW_NONE;
 	size_t page = page_rows(v);
 
 	if (!st->pv.ntargets || preview_busy(&st->pv))
-		return eff;
+		return;
 	if (st->list.n && want_node(v, st->rows[st->list.sel]))
-		return eff;
+		return;
 	for (size_t r = st->list.top; r < st->list.n && r < st->list.top + page;
 	     r++)
 		if (want_node(v, st->rows[r]))
-			return eff;
+			return;
 	for (size_t t = 0; t < v->model->ntensors; t++) {
 		int started = 0;
 
@@ -1176,7 +1483,7 @@ static enum view_effect tensors_poll(struct view *v)
 			preview_want(&st->pv, v->env, t, st->pv.target[t],
 				     &started);
 		if (started)
-			return eff;
+			return;
 	}
 	/* last, the norms of the kept tensors (read once, exactly) */
 	for (size_t t = 0; t < v->model->ntensors; t++) {
@@ -1190,6 +1497,38 @@ static enum view_effect tensors_poll(struct view *v)
 		if (started)
 			break;
 	}
+}
+
+/*
+ * The worker runs one job at a time, in order: first the pairs the screen
+ * shows (or a budget needs), then the doctor's examination for the
+ * badges, which gives way (kept, resumed later) whenever a pair is wanted.
+ */
+static enum view_effect tensors_poll(struct view *v)
+{
+	struct tensors_state *st = v->state;
+	int got = preview_collect(&st->pv);
+	enum view_effect eff = got ? VIEW_REDRAW : VIEW_NONE;
+
+	doctor_session_poll();
+	if (take_badges(v))
+		eff |= VIEW_REDRAW;
+	if (st->bud.on && got == 2) {
+		budget_stop(v);		/* Ctrl-C */
+		return eff | VIEW_REDRAW;
+	}
+	if (st->bud.on) {
+		if (budget_step(v)) {
+			budget_finish(v);
+			return eff | VIEW_LAYOUT;
+		}
+	} else {
+		want_targets(v);
+	}
+	if (preview_busy(&st->pv))
+		doctor_session_stop(v->env);
+	else
+		doctor_session_start(v->model, v->env, 0);
 	return eff;
 }
 
@@ -1204,7 +1543,45 @@ static enum view_effect open_tensor(struct view *v, size_t i)
 	return VIEW_PUSH;
 }
 
-static enum view_effect tensors_act(struct view *v, enum action a)
+/* The compare screen on tensor node i, with its target, or when it has
+ * none the first format f would give it. */
+static enum view_effect compare(struct view *v, size_t i)
+{
+	struct tensors_state *st = v->state;
+	size_t t;
+	int s;
+
+	if (i == TREE_NONE)
+		return VIEW_NONE;
+	if (!st->tree.nodes[i].tensor) {
+		snprintf(st->msg, sizeof(st->msg),
+			 "compare works on one tensor: select a tensor");
+		return VIEW_REDRAW;
+	}
+	t = tensor_index(st, &st->tree.nodes[i]);
+	s = st->pv.target[t];
+	if (s == PV_KEEP) {
+		for (s = 0; (size_t)s < nschemes; s++)
+			if (preview_applies(&st->pv, t, s))
+				break;
+		if ((size_t)s == nschemes) {
+			snprintf(st->msg, sizeof(st->msg),
+				 "no number format applies to this tensor");
+			return VIEW_REDRAW;
+		}
+		snprintf(st->msg, sizeof(st->msg),
+			 "compared with %s, the first format f gives (the "
+			 "target is keep)", schemes[s].name);
+	}
+	st->cmp.m = v->model;
+	st->cmp.tensor = t;
+	st->cmp.scheme = &schemes[s];
+	v->push_ops = &view_compare_ops;
+	v->push_arg = &st->cmp;
+	return VIEW_PUSH;
+}
+
+static enum view_effect act(struct view *v, enum action a)
 {
 	struct tensors_state *st = v->state;
 	size_t i = selected_node(st);
@@ -1310,16 +1687,37 @@ static enum view_effect tensors_act(struct view *v, enum action a)
 	case ACT_WRITE: {
 		static char prompt[1100];
 
-		if (check_writable(st) < 0)
+		write_default_out(&st->pv, st->write_default,
+				  sizeof(st->write_default));
+		if (write_check(&st->pv, st->write_default, st->msg,
+				sizeof(st->msg)) < 0)
 			return VIEW_REDRAW;
-		default_out(v->model->path ? v->model->path : "model",
-			    st->write_default, sizeof(st->write_default));
-		snprintf(prompt, sizeof(prompt), "write safetensors to [%.1000s]: ",
+		snprintf(prompt, sizeof(prompt), "write %s to [%.1000s]: ",
+			 write_format_name(st->write_default),
 			 st->write_default);
 		st->input = IN_WRITE;
 		v->prompt = prompt;
 		return VIEW_INPUT;
 	}
+	case ACT_BUDGET:
+		if (st->bud.on)
+			return VIEW_NONE;
+		st->input = IN_BUDGET;
+		v->prompt = "budget (3.5G, 900M, 4.25 bpw): ";
+		return VIEW_INPUT;
+	case ACT_BACK:
+		if (!st->bud.on)
+			return VIEW_PASS;
+		budget_stop(v);
+		return VIEW_REDRAW;
+	case ACT_METRIC:
+		st->sqnr = !st->sqnr;
+		snprintf(st->msg, sizeof(st->msg), "error shown as %s",
+			 st->sqnr ? "SQNR in dB: -20 log10(relative error)" :
+			 "relative error: ||y - x|| / ||x||");
+		return VIEW_REDRAW;
+	case ACT_COMPARE:
+		return compare(v, i);
 	case ACT_PLAN_SAVE:
 	case ACT_PLAN_LOAD:
 		st->input = a == ACT_PLAN_SAVE ? IN_SAVE : IN_LOAD;
@@ -1338,6 +1736,17 @@ static enum view_effect tensors_act(struct view *v, enum action a)
 	default:
 		return view_list_act(&st->list, a, page_rows(v));
 	}
+}
+
+static enum view_effect tensors_act(struct view *v, enum action a)
+{
+	enum view_effect eff = act(v, a);
+
+	/* the screen on top has the worker first; the doctor resumes when
+	 * this one is back on top (or in its own screen) */
+	if (eff & VIEW_PUSH)
+		doctor_session_stop(v->env);
+	return eff;
 }
 
 static enum view_effect tensors_mouse(struct view *v, int y, int x,
@@ -1361,8 +1770,8 @@ static enum view_effect tensors_mouse(struct view *v, int y, int x,
 static const enum action tensors_actions[] = {
 	ACT_OPEN, ACT_EXPAND, ACT_COLLAPSE, ACT_EXPAND_ALL, ACT_FLAT,
 	ACT_SORT, ACT_SORT_REV, ACT_SEARCH, ACT_SEARCH_NEXT, ACT_SEARCH_PREV,
-	ACT_FORMAT_NEXT, ACT_FORMAT_PREV, ACT_SWEEP, ACT_PLAN_SAVE,
-	ACT_PLAN_LOAD, ACT_WRITE, ACT_NONE,
+	ACT_FORMAT_NEXT, ACT_FORMAT_PREV, ACT_SWEEP, ACT_COMPARE, ACT_BUDGET,
+	ACT_METRIC, ACT_PLAN_SAVE, ACT_PLAN_LOAD, ACT_WRITE, ACT_NONE,
 };
 
 const struct view_ops view_tensors_ops = {

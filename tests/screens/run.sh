@@ -337,7 +337,7 @@ else
 fi
 keys '?'
 if wait_for "This screen (tensors)" && wait_for "Navigation" &&
-	wait_for "j, Down" && wait_for "Esc, Backspace"; then
+	wait_for "j, Down" && keys End && wait_for "Esc, Backspace"; then
 	ok "? shows the keys"
 else
 	no "?" "no help screen" "$screen"
