@@ -9,6 +9,9 @@
  *
  * Ways out and what restores the terminal:
  *  - q, Q, Ctrl-C (SIGINT), a hung-up terminal: the loop ends, endwin();
+ *    while background work runs, Ctrl-C stops it instead, and a second
+ *    Ctrl-C within CTRL_C_AGAIN seconds quits (a screen may well have
+ *    queued new work by then);
  *  - SIGTERM, SIGHUP: the same, then the signal is raised again with its
  *    old disposition, so the parent sees how we died;
  *  - exit() from anywhere (an allocation that cannot fail, say): atexit;
@@ -34,6 +37,7 @@
 #include <string.h>
 #include <strings.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -489,6 +493,17 @@ static int wait_input(int timeout_ms)
 	return (p[0].revents & POLLIN) != 0;
 }
 
+/* A second Ctrl-C this soon after one that stopped work quits. */
+#define CTRL_C_AGAIN 3.0
+
+static double seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* What input_key() is given for Ctrl-C (a signal, not a key). */
 #define CTRL_C_KEY	3
 
@@ -628,6 +643,7 @@ static enum view_effect mouse_event(struct shell *sh)
 static int loop(struct shell *sh, struct err *e)
 {
 	int dirty = 1, idle = 0;
+	double last_cancel = -1e9;
 
 	for (;;) {
 		enum view_effect eff;
@@ -641,9 +657,11 @@ static int loop(struct shell *sh, struct err *e)
 			got_int = 0;
 			if (sh->reading) {
 				eff = input_key(sh, CTRL_C_KEY);
-			} else if (worker_busy()) {
+			} else if (worker_busy() &&
+				   seconds() - last_cancel > CTRL_C_AGAIN) {
 				/* Ctrl-C cancels the running work first */
 				worker_cancel_all();
+				last_cancel = seconds();
 				dirty = 1;
 				continue;
 			} else {
