@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "tui/cmds.h"
+#include "tui/progress.h"
 #include "views/doctor.h"
 
 static const char check_usage[] =
@@ -73,6 +74,25 @@ static void check_text(const struct doctor_report *r)
 	       r->checked == 1 ? "" : "s");
 }
 
+/* Tensors 0 .. done-1 are examined: their bytes are done. */
+struct check_progress {
+	struct progress p;
+	const struct model *m;
+	size_t upto;
+	uint64_t done;
+};
+
+static int on_progress(void *arg, size_t done, size_t total)
+{
+	struct check_progress *c = arg;
+
+	(void)total;
+	while (c->upto < done && c->upto < c->m->ntensors)
+		c->done += c->m->tensors[c->upto++].nbytes;
+	progress_set(&c->p, c->done);
+	return 0;
+}
+
 int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -82,6 +102,7 @@ int cmd_check(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct doctor_report r;
+	struct check_progress prog;
 	struct model m;
 	struct err e = { "" };
 	int json = 0, cast = -1, c, rc;
@@ -114,7 +135,13 @@ int cmd_check(int argc, char **argv)
 			    argv[optind + 1]);
 	if (open_or_report(&m, argv[optind]))
 		return EXIT_BAD;
-	if (doctor_report_build(&m, cast, NULL, NULL, &r, &e) < 0) {
+	progress_init(&prog.p, "check", m.nbytes);
+	prog.m = &m;
+	prog.upto = 0;
+	prog.done = 0;
+	rc = doctor_report_build(&m, cast, on_progress, &prog, &r, &e);
+	progress_clear(&prog.p);
+	if (rc < 0) {
 		fprintf(stderr, "qscope: %s\n", e.msg);
 		model_release(&m);
 		return EXIT_BAD;
