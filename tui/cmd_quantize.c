@@ -60,9 +60,9 @@
 #include "formats/safetensors_write.h"
 #include "quant/plan.h"
 #include "tui/cmds.h"
+#include "tui/progress.h"
 #include "views/units.h"
 
-#define PROGRESS_EVERY 0.1	/* seconds between progress redraws */
 
 /* The largest plan file we read: a plan is a few lines. */
 
@@ -122,42 +122,17 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-struct progress {
-	int tty;		/* draw on stderr */
-	int drawn;		/* a line is on the screen */
-	double last;
-	const char *out;
-};
-
-static void progress_clear(struct progress *p)
-{
-	if (p->drawn)
-		fputs("\r\033[K", stderr);
-	p->drawn = 0;
-}
-
+/* The writers' progress callback: the line of tui/progress.h (the
+ * writers give the total with every call), and the interrupt flag. */
 static int on_progress(uint64_t done, uint64_t total, void *arg)
 {
 	struct progress *p = arg;
-	char a[32], b[32];
-	double t;
 
 	if (interrupted)
 		return 1;
-	if (!p->tty)
-		return 0;
-	t = now();
-	if (p->drawn && t - p->last < PROGRESS_EVERY && done < total)
-		return 0;
-	p->last = t;
-	units_bytes(done, a, sizeof(a));
-	units_bytes(total, b, sizeof(b));
-	if (!total)	/* per-tensor statistics before the sizes are known */
-		fprintf(stderr, "\r\033[Kqscope: preparing");
-	else
-		fprintf(stderr, "\r\033[Kqscope: writing: %3d%%  %s of %s",
-			(int)(done * 100 / total), a, b);
-	p->drawn = 1;
+	p->total = total;
+	if (total)	/* 0: per-tensor statistics before sizes are known */
+		progress_set(p, done);
 	return 0;
 }
 
@@ -439,9 +414,7 @@ static int quantize_plan(struct model *m, const char *plan_path,
 		fprintf(stderr, "qscope: kept %zu 1-D, scalar or integer tensors as they are (the schemes do not apply to them)\n",
 			routine);
 
-	memset(&p, 0, sizeof(p));
-	p.tty = isatty(STDERR_FILENO);
-	p.out = out;
+	progress_init(&p, "writing", 0);
 	catch_signals();
 	out_remove_stale(out, st && !ends_with(out, ".safetensors"),
 			 said_stale, NULL);
@@ -632,9 +605,7 @@ int cmd_quantize(int argc, char **argv)
 			sch[i] = gguf_scheme_of_type(types[i]);
 	}
 
-	memset(&p, 0, sizeof(p));
-	p.tty = isatty(STDERR_FILENO);
-	p.out = out;
+	progress_init(&p, "writing", 0);
 	catch_signals();
 	out_remove_stale(out, 0, said_stale, NULL);
 	t0 = now();
