@@ -52,6 +52,8 @@
 
 #include "formats/formats.h"
 #include "formats/guard.h"
+#include "formats/pages.h"
+#include "quant/encode.h"
 #include "quant/ggml.h"
 
 #define GGUF_DEFAULT_ALIGNMENT 32
@@ -1053,11 +1055,13 @@ const struct format format_gguf = {
 /* ==================================================================== */
 
 #define GGUF_QNT_VERSION 2	/* general.quantization_version ggml writes */
-#define WRITE_CHUNK (1u << 19)	/* elements converted at a time (2 MB of
-				 * floats); a multiple of every block */
+#define PIECE (1u << 18)	/* elements a worker converts at a time; a
+				 * multiple of every block */
+#define SUB (1u << 12)		/* of which decoded, then encoded, at a time
+				 * (16 KB of floats, in the L1 cache) */
 #define COPY_CHUNK (8u << 20)	/* bytes copied at a time */
 #define HEADER_BUF (1u << 16)	/* header bytes gathered per write() */
-#define GGUF_MAX_THREADS 8	/* converting a chunk (WRITE_CHUNK / 65536) */
+#define GGUF_MAX_THREADS 8	/* converting pieces */
 
 static const struct {
 	enum dtype d;
@@ -1398,12 +1402,6 @@ static uint64_t align_up(uint64_t x, uint32_t a)
 	return x + (a - x % a) % a;
 }
 
-static void put_le16(unsigned char *p, uint16_t v)
-{
-	p[0] = v & 0xFF;
-	p[1] = v >> 8;
-}
-
 /* n floats as type d into out; returns the bytes written. */
 static size_t encode(enum dtype d, const float *x, unsigned char *out,
 		     size_t n)
@@ -1423,12 +1421,10 @@ static size_t encode(enum dtype d, const float *x, unsigned char *out,
 		}
 		break;
 	case DT_F16:
-		for (size_t i = 0; i < n; i++)
-			put_le16(out + 2 * i, f32_to_f16(x[i]));
+		encode_f16(x, out, n);
 		break;
 	case DT_BF16:
-		for (size_t i = 0; i < n; i++)
-			put_le16(out + 2 * i, f32_to_bf16(x[i]));
+		encode_bf16(x, out, n);
 		break;
 	default:
 		ggml_quantize(d, x, out, n);	/* type and n checked */
@@ -1437,82 +1433,131 @@ static size_t encode(enum dtype d, const float *x, unsigned char *out,
 	return n / di->block * di->block_bytes;
 }
 
-/* One thread's share of a chunk: elements [first, first + n) of t. */
-struct part {
-	const struct model *m;
-	const struct tensor *t;
-	enum dtype to;
-	uint64_t first;
-	size_t n;
-	float *f;
-	unsigned char *o;
+/*
+ * The data section goes out as a stream of pieces in file order: a tensor
+ * kept as it is in pieces of COPY_CHUNK bytes, written straight from its
+ * mapping; a converted one in pieces of PIECE elements, which worker
+ * threads (one per CPU) decode and encode into a ring of slots while this
+ * thread writes the pieces before them, in order.  So converting and
+ * writing overlap, all CPUs convert, and memory stays at the ring's few
+ * MB.  Each piece is the same bytes whoever converts it: PIECE and SUB
+ * are multiples of every block, and the kernels work block by block.
+ */
+struct piece {
+	size_t ti;		/* the tensor */
+	uint64_t first, n;	/* elements (converted) or bytes (copied) */
+	int convert;
+	int last;		/* ends its tensor: padding follows */
+};
+
+struct slot {
+	struct piece pc;
+	unsigned char *buf;	/* a converted piece's bytes */
+	size_t bytes;
+	int ready;		/* converted (or a copy, nothing to do) */
 	int rc;
 	struct err e;
 };
 
-static void *convert_part(void *arg)
-{
-	struct part *p = arg;
+struct pipe {
+	const struct model *m;
+	const enum dtype *to;		/* per tensor, resolved */
+	struct slot *slots;
+	size_t nslot;
+	uint64_t npieces;
+	pthread_mutex_t mu;
+	pthread_cond_t work;		/* a slot came free, or stop */
+	pthread_cond_t done;		/* a slot became ready */
+	/* under mu: */
+	uint64_t issued, written;	/* pieces handed out, written */
+	size_t cur_ti;			/* the next piece to hand out */
+	uint64_t cur_off;
+	int stop;
+	/* the writer's: */
+	const struct source *dropping;	/* last source checked, and */
+	int drop_ok;			/* whether its pages may be dropped */
+};
 
-	p->rc = tensor_read_f32(p->m, p->t, p->first, p->n, p->f, &p->e);
-	if (p->rc == 0)
-		encode(p->to, p->f, p->o, p->n);
+/* The piece at (*ti, *off), and the cursor moved past it; 0 at the end.
+ * Empty tensors have no piece (and no padding). */
+static int next_piece(const struct pipe *p, size_t *ti, uint64_t *off,
+		      struct piece *pc)
+{
+	for (; *ti < p->m->ntensors; (*ti)++, *off = 0) {
+		const struct tensor *t = &p->m->tensors[*ti];
+		int conv = p->to[*ti] != t->dtype;
+		uint64_t len = conv ? t->params : t->nbytes;
+		uint64_t step = conv ? PIECE : COPY_CHUNK;
+
+		if (*off >= len)
+			continue;
+		pc->ti = *ti;
+		pc->first = *off;
+		pc->convert = conv;
+		pc->n = len - *off < step ? len - *off : step;
+		*off += pc->n;
+		pc->last = *off == len;
+		return 1;
+	}
+	return 0;
+}
+
+/* Decode and encode a piece SUB elements at a time, so that the floats
+ * stay in the cache between the two.  0, or -1 with sl->e filled. */
+static int convert_piece(const struct pipe *p, struct slot *sl, float *f)
+{
+	const struct tensor *t = &p->m->tensors[sl->pc.ti];
+	enum dtype to = p->to[sl->pc.ti];
+	size_t bytes = 0;
+
+	for (uint64_t k = 0; k < sl->pc.n; k += SUB) {
+		size_t n = sl->pc.n - k < SUB ? (size_t)(sl->pc.n - k) : SUB;
+
+		if (tensor_read_f32(p->m, t, sl->pc.first + k, n, f, &sl->e))
+			return -1;
+		bytes += encode(to, f, sl->buf + bytes, n);
+	}
+	sl->bytes = bytes;
+	return 0;
+}
+
+/* With p->mu held, a slot free and a piece left: hand out the next piece
+ * and convert it, without the lock meanwhile. */
+static void run_piece(struct pipe *p, float *f)
+{
+	struct slot *sl = &p->slots[p->issued % p->nslot];
+
+	next_piece(p, &p->cur_ti, &p->cur_off, &sl->pc);
+	p->issued++;
+	pthread_mutex_unlock(&p->mu);
+	sl->rc = sl->pc.convert ? convert_piece(p, sl, f) : 0;
+	pthread_mutex_lock(&p->mu);
+	sl->ready = 1;
+	if (sl->rc)
+		p->stop = 1;	/* the writer reports it when it gets there */
+	pthread_cond_broadcast(&p->done);
+}
+
+static void *worker(void *arg)
+{
+	struct pipe *p = arg;
+	float *f = xmalloc(SUB * sizeof(float));
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->stop && p->issued < p->npieces &&
+		       p->issued - p->written >= p->nslot)
+			pthread_cond_wait(&p->work, &p->mu);
+		if (p->stop || p->issued == p->npieces)
+			break;
+		run_piece(p, f);
+	}
+	pthread_mutex_unlock(&p->mu);
+	free(f);
 	return NULL;
 }
 
-/*
- * Decode and encode n elements of t from first into obuf, the chunk cut
- * in nthreads parts of whole 256-element runs (whole blocks of every
- * type, so the bytes are those of one thread); *bytes gets their size.
- * Returns 0, or -1 with e filled.
- */
-static int convert(const struct model *m, const struct tensor *t,
-		   enum dtype to, uint64_t first, size_t n, float *fbuf,
-		   unsigned char *obuf, int nthreads, size_t *bytes,
-		   struct err *e)
-{
-	const struct dtype_info *di = dtype_get(to);
-	struct part parts[GGUF_MAX_THREADS];
-	pthread_t tid[GGUF_MAX_THREADS];
-	int started[GGUF_MAX_THREADS];
-	size_t per = (n + (size_t)nthreads - 1) / (size_t)nthreads;
-	int k, np = 0, rc = 0;
-
-	per = (per + 255) / 256 * 256;
-	if (per < 65536)	/* threads cost more than they bring */
-		per = 65536;
-	for (size_t at = 0; at < n; at += per, np++) {
-		struct part *p = &parts[np];
-
-		p->m = m;
-		p->t = t;
-		p->to = to;
-		p->first = first + at;
-		p->n = n - at < per ? n - at : per;
-		p->f = fbuf + at;
-		p->o = obuf + at / di->block * di->block_bytes;
-		p->rc = 0;
-	}
-	for (k = 1; k < np; k++)
-		started[k] = pthread_create(&tid[k], NULL, convert_part,
-					    &parts[k]) == 0;
-	convert_part(&parts[0]);
-	for (k = 1; k < np; k++) {
-		if (started[k])
-			pthread_join(tid[k], NULL);
-		else
-			convert_part(&parts[k]);
-	}
-	for (k = 0; k < np; k++)
-		if (parts[k].rc && !rc) {
-			*e = parts[k].e;
-			rc = -1;
-		}
-	*bytes = n / di->block * di->block_bytes;
-	return rc;
-}
-
-/* Threads converting a chunk: the CPUs online, at most GGUF_MAX_THREADS. */
+/* Threads converting: the CPUs online, at most GGUF_MAX_THREADS. */
 static int thread_count(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1520,25 +1565,15 @@ static int thread_count(void)
 	return n < 1 ? 1 : n > GGUF_MAX_THREADS ? GGUF_MAX_THREADS : (int)n;
 }
 
-struct job {
-	const struct model *m;
-	const enum dtype *types;	/* per tensor, resolved */
-	float *fbuf;			/* WRITE_CHUNK floats */
-	unsigned char *obuf;		/* their encoding */
-	int nthreads;
-	const struct source *dropping;	/* last source checked, and */
-	int drop_ok;			/* whether its pages may be dropped */
-};
-
-static void job_release(struct job *j, const struct tensor *t,
-			const unsigned char *p, uint64_t n)
+static void pipe_release_input(struct pipe *p, const struct tensor *t,
+			       const unsigned char *b, uint64_t n)
 {
-	if (t->src != j->dropping) {
-		j->dropping = t->src;
-		j->drop_ok = t->src->data && file_backed(t->src->data);
+	if (t->src != p->dropping) {
+		p->dropping = t->src;
+		p->drop_ok = t->src->data && file_backed(t->src->data);
 	}
-	if (j->drop_ok)
-		release(p, n);
+	if (p->drop_ok)
+		release(b, n);
 }
 
 /* w_put() of mapped input bytes, which SIGBUS if the input shrank under
@@ -1573,44 +1608,125 @@ static int w_put_mapped(struct wr *w, const struct tensor *t,
 	return rc;
 }
 
-static int write_tensor(struct wr *w, struct job *j, const struct tensor *t,
-			enum dtype to)
+/* Write the piece in sl, then its tensor's padding if it is the last. */
+static int put_piece(struct wr *w, struct pipe *p, const struct slot *sl,
+		     uint32_t alignment)
 {
-	const struct dtype_info *si = dtype_get(t->dtype);
+	const struct piece *pc = &sl->pc;
+	const struct tensor *t = &p->m->tensors[pc->ti];
+	const struct dtype_info *di = dtype_get(p->to[pc->ti]);
 
-	if (to == t->dtype) {
-		for (uint64_t off = 0; off < t->nbytes;) {
-			uint64_t n = t->nbytes - off;
+	if (sl->rc) {
+		*w->e = sl->e;
+		return -1;
+	}
+	if (!pc->convert) {
+		if (w_put_mapped(w, t, t->data + pc->first, pc->n))
+			return -1;
+		pipe_release_input(p, t, t->data + pc->first, pc->n);
+	} else {
+		/* The input pages it was decoded from are dropped by
+		 * tensor_read_f32() a window at a time (formats/pages.h); a
+		 * madvise here for every piece would cost every CPU running
+		 * a worker a TLB flush per piece.  But a worker still on an
+		 * earlier piece may fault pages in again after the read
+		 * that ends the tensor dropped them: once its last piece is
+		 * written, every piece of the tensor is done with. */
+		if (w_put(w, sl->buf, sl->bytes))
+			return -1;
+		if (pc->last)
+			pages_done(t);
+	}
+	if (pc->last) {
+		uint64_t nb = t->params / di->block * di->block_bytes;
 
-			if (n > COPY_CHUNK)
-				n = COPY_CHUNK;
-			if (w_put_mapped(w, t, t->data + off, n))
-				return -1;
-			job_release(j, t, t->data + off, n);
-			off += n;
-			if (w_tick(w))
-				return -1;
+		if (w_zeros(w, align_up(nb, alignment) - nb))
+			return -1;
+	}
+	return w_tick(w);
+}
+
+/* The pieces in order, as the workers (or, without any, this thread)
+ * finish them. */
+static int write_pieces(struct wr *w, struct pipe *p, uint32_t alignment,
+			int nworkers)
+{
+	float *f = nworkers ? NULL : xmalloc(SUB * sizeof(float));
+	int rc = 0;
+
+	for (uint64_t s = 0; s < p->npieces && !rc; s++) {
+		struct slot *sl = &p->slots[s % p->nslot];
+
+		pthread_mutex_lock(&p->mu);
+		while (!(s < p->issued && sl->ready)) {
+			if (nworkers)
+				pthread_cond_wait(&p->done, &p->mu);
+			else
+				run_piece(p, f);
 		}
-		return 0;
+		pthread_mutex_unlock(&p->mu);
+		rc = put_piece(w, p, sl, alignment);
+		pthread_mutex_lock(&p->mu);
+		sl->ready = 0;
+		p->written++;
+		pthread_cond_broadcast(&p->work);
+		pthread_mutex_unlock(&p->mu);
 	}
-	for (uint64_t first = 0; first < t->params;) {
-		uint64_t n = t->params - first;
-		size_t bytes;
+	free(f);
+	return rc;
+}
 
-		if (n > WRITE_CHUNK)
-			n = WRITE_CHUNK;
-		if (convert(j->m, t, to, first, (size_t)n, j->fbuf, j->obuf,
-			    j->nthreads, &bytes, w->e) ||
-		    w_put(w, j->obuf, bytes))
-			return -1;
-		/* The source bytes just decoded (whole blocks around them). */
-		job_release(j, t, t->data + first / si->block * si->block_bytes,
-			    n / si->block * si->block_bytes);
-		first += n;
-		if (w_tick(w))
-			return -1;
+/* The data section: every tensor in order, each padded to the
+ * alignment. */
+static int write_data(struct wr *w, const struct model *m,
+		      const enum dtype *to, uint32_t alignment)
+{
+	pthread_t tid[GGUF_MAX_THREADS];
+	struct pipe p;
+	size_t ti = 0, buf_bytes = 0;
+	uint64_t off = 0;
+	struct piece pc;
+	int nworkers = 0, want, rc;
+
+	memset(&p, 0, sizeof(p));
+	p.m = m;
+	p.to = to;
+	while (next_piece(&p, &ti, &off, &pc))
+		p.npieces++;
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct dtype_info *di = dtype_get(to[i]);
+		size_t b = PIECE / di->block * di->block_bytes;
+
+		if (to[i] != m->tensors[i].dtype && b > buf_bytes)
+			buf_bytes = b;
 	}
-	return 0;
+	want = buf_bytes ? thread_count() : 0;
+	p.nslot = 2 * (size_t)(want ? want : 1) + 2;
+	p.slots = xcalloc(p.nslot, sizeof(*p.slots));
+	for (size_t i = 0; buf_bytes && i < p.nslot; i++)
+		p.slots[i].buf = xmalloc(buf_bytes);
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.work, NULL);
+	pthread_cond_init(&p.done, NULL);
+	for (int k = 0; k < want; k++)
+		if (pthread_create(&tid[nworkers], NULL, worker, &p) == 0)
+			nworkers++;
+
+	rc = write_pieces(w, &p, alignment, nworkers);
+
+	pthread_mutex_lock(&p.mu);
+	p.stop = 1;
+	pthread_cond_broadcast(&p.work);
+	pthread_mutex_unlock(&p.mu);
+	for (int k = 0; k < nworkers; k++)
+		pthread_join(tid[k], NULL);
+	pthread_cond_destroy(&p.done);
+	pthread_cond_destroy(&p.work);
+	pthread_mutex_destroy(&p.mu);
+	for (size_t i = 0; i < p.nslot; i++)
+		free(p.slots[i].buf);
+	free(p.slots);
+	return rc;
 }
 
 /* ---- checks before writing ---- */
@@ -1800,9 +1916,7 @@ int gguf_write(const struct model *m, const enum dtype *types,
 	int force = (flags & GGUF_WRITE_FORCE) != 0;
 	size_t nsrc, nkv_out = 0;
 	struct wr *w = NULL;
-	struct job job;
 
-	memset(&job, 0, sizeof(job));
 	memset(by_type, 0, sizeof(by_type));
 
 	/* What goes out: types, then the KVs. */
@@ -1919,11 +2033,6 @@ int gguf_write(const struct model *m, const enum dtype *types,
 	/* No tensors, no data section: ggml then writes no padding. */
 	data_start = m->ntensors ? align_up(hdr, alignment) : hdr;
 	w->total = data_start + pos;
-	job.m = m;
-	job.types = to;
-	job.fbuf = xmalloc(WRITE_CHUNK * sizeof(float));
-	job.obuf = xmalloc(WRITE_CHUNK * sizeof(float));
-	job.nthreads = thread_count();
 
 	if (w_put(w, "GGUF", 4) || w_u32(w, 3) || w_u64(w, m->ntensors) ||
 	    w_u64(w, nkv_out))
@@ -1955,15 +2064,8 @@ int gguf_write(const struct model *m, const enum dtype *types,
 	}
 	if (w_zeros(w, data_start - hdr) || w_tick(w))
 		goto out;
-	for (size_t i = 0; i < m->ntensors; i++) {
-		const struct tensor *t = &m->tensors[i];
-		const struct dtype_info *di = dtype_get(to[i]);
-		uint64_t nb = t->params / di->block * di->block_bytes;
-
-		if (write_tensor(w, &job, t, to[i]) ||
-		    w_zeros(w, align_up(nb, alignment) - nb))
-			goto out;
-	}
+	if (write_data(w, m, to, alignment))
+		goto out;
 	if (w_flush(w) || w_tick(w))
 		goto out;
 	if (w->done != w->total) {	/* a bug, not the file's fault */
@@ -1995,8 +2097,6 @@ out:
 			unlink(tmp);
 		free(tmp);
 	}
-	free(job.fbuf);
-	free(job.obuf);
 	free(w);
 	free(offs);
 	free(keep);

@@ -27,9 +27,11 @@
  *    header, each next one at the previous offset plus its size rounded up
  *    to the alignment, zero padding between.
  *
- * Memory stays bounded by a few MB whatever the model's size: values are
- * converted in chunks, and the input pages already written are dropped
- * from the process (madvise) as the write goes on.
+ * Memory stays bounded by a few MB whatever the model's size: one thread
+ * per CPU converts pieces of the tensors into a ring of a few buffers while
+ * the calling thread writes the finished ones in order, and the input pages
+ * already read are dropped from the process (madvise) as the write goes
+ * on.  The progress callback runs in the calling thread.
  *
  * The input is never written: the output goes to a temporary file
  * ".NAME.tmp-PID-XXXXXX" next to out_path, is fsynced and then renamed over

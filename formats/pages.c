@@ -38,16 +38,20 @@ static void byte_range(const struct tensor *t, uint64_t first, size_t n,
 	*b = (uintptr_t)t->data + (uintptr_t)hi;
 }
 
+/* Threads read tensors at once: the lazily kept size is loaded and stored
+ * atomically (they all store the same value). */
 static uintptr_t page_size(void)
 {
 	static uintptr_t pg;
+	uintptr_t v = __atomic_load_n(&pg, __ATOMIC_RELAXED);
 
-	if (!pg) {
-		long v = sysconf(_SC_PAGESIZE);
+	if (!v) {
+		long n = sysconf(_SC_PAGESIZE);
 
-		pg = v > 0 ? (uintptr_t)v : 4096;
+		v = n > 0 ? (uintptr_t)n : 4096;
+		__atomic_store_n(&pg, v, __ATOMIC_RELAXED);
 	}
-	return pg;
+	return v;
 }
 
 /* madvise(advice) on the whole pages of [a, b) clipped to [lo, hi). */

@@ -441,6 +441,12 @@ static void decode_f16_f16c(const unsigned char *src, float *dst, size_t n)
 
 	for (; n - i >= 8; i += 8) {
 		__m128i h = _mm_loadu_si128((const __m128i *)(src + 2 * i));
+
+		/* The input streams from memory (a mapped file): ask for it
+		 * 2 KB ahead, a cache line every four groups. */
+		if (!(i & 31))
+			_mm_prefetch((const char *)src + 2 * i + 2048,
+				     _MM_HINT_T0);
 		/* NaN: |h| > 0x7c00 (|h| <= 0x7fff: a signed compare is
 		 * right); signalling: the quiet bit 0x200 clear. */
 		__m128i nan = _mm_cmpgt_epi16(_mm_and_si128(h, abs), inf);

@@ -1232,6 +1232,7 @@ static void iq4_xs_ref(const float *x, unsigned char *y, size_t nb)
 #if (defined(__x86_64__) || defined(__i386__)) && \
 	(defined(__GNUC__) || defined(__clang__))
 #define HAVE_FAST 1
+#include <immintrin.h>
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
 #else
@@ -1242,6 +1243,11 @@ static void iq4_xs_ref(const float *x, unsigned char *y, size_t nb)
 #define VL 8
 typedef float vf __attribute__((vector_size(VL * sizeof(float))));
 typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t))));
+/* The same at any float's address: a load of one is a plain unaligned
+ * vector load (a memcpy into a vf may go through the stack in halves and
+ * stall the load that reads it back whole). */
+typedef float vf_at __attribute__((vector_size(VL * sizeof(float)),
+				    aligned(sizeof(float)), may_alias));
 
 static inline vf vsel(vi m, vf a, vf b)
 {
@@ -1695,7 +1701,7 @@ static inline int load_finite(const float *x, int n, vf *v)
 	vi bad = { 0 };
 
 	for (int k = 0; k < n / VL; k++) {
-		memcpy(&v[k], x + VL * k, sizeof(vf));
+		v[k] = *(const vf_at *)(x + VL * k);
 		bad |= (vi)vabs(v[k]) >= 0x7f800000;
 	}
 	return !vany(bad);
@@ -1741,10 +1747,36 @@ static inline float signed_max(const float *x, const vf *v)
 	return x[j];
 }
 
+/*
+ * Four vectors of 32-bit lanes to 16-bit, then to 8-bit lanes with the
+ * saturating packs (signed, or unsigned when u), which work within
+ * 128-bit halves: the 4-byte groups come out as q0[0-3] q1[0-3] q2[0-3]
+ * q3[0-3] q0[4-7] ... q3[4-7], and the permute puts them back in element
+ * order.  Saturating is the truncating conversion of the scalar code for
+ * lanes in [-128, 127] (signed) or [0, 255] (unsigned).
+ */
+static inline __m256i pack_bytes(const vi *q, int u)
+{
+	__m256i a = _mm256_packs_epi32((__m256i)q[0], (__m256i)q[1]);
+	__m256i b = _mm256_packs_epi32((__m256i)q[2], (__m256i)q[3]);
+
+	return _mm256_permutevar8x32_epi32(u ? _mm256_packus_epi16(a, b) :
+					       _mm256_packs_epi16(a, b),
+					   _mm256_setr_epi32(0, 4, 1, 5, 2, 6,
+							     3, 7));
+}
+
+/* A 32-element block's levels q, each in [-128, 127], as bytes. */
+static inline void put_bytes32(const vi *q, unsigned char *out)
+{
+	_mm256_storeu_si256((__m256i *)out, pack_bytes(q, 0));
+}
+
 static void q8_0_fast(const float *x, unsigned char *y, size_t nb)
 {
 	for (size_t i = 0; i < nb; i++, x += 32, y += 34) {
 		vf v[4];
+		vi q[4];
 
 		if (!load_finite(x, 32, v)) {
 			q8_0_ref(x, y, 1);
@@ -1757,13 +1789,10 @@ static void q8_0_fast(const float *x, unsigned char *y, size_t nb)
 			q8_0_ref(x, y, 1);
 			continue;
 		}
+		for (int k = 0; k < 4; k++)
+			q[k] = vround(v[k] * id);
+		put_bytes32(q, y + 2);
 		put_half(y, d);
-		for (int k = 0; k < 4; k++) {
-			vi q = vround(v[k] * id);
-
-			for (int j = 0; j < VL; j++)
-				y[2 + VL * k + j] = (unsigned char)q[j];
-		}
 	}
 }
 
@@ -1773,16 +1802,22 @@ static void q8_0_fast(const float *x, unsigned char *y, size_t nb)
 static inline void put_levels32(const vi *q, unsigned char *qs,
 				unsigned char *qh)
 {
-	for (int k = 0; k < 2; k++)
-		for (int j = 0; j < VL; j++)
-			qs[VL * k + j] = (unsigned char)((q[k][j] & 0xf) |
-						(q[k + 2][j] & 0xf) << 4);
+	vi n[4];
+
+	/* byte j: element j's low nibble, element j + 16's high one */
+	for (int k = 0; k < 2; k++) {
+		n[k] = (q[k] & 0xf) | (q[k + 2] & 0xf) << 4;
+		n[k + 2] = n[k] - n[k];
+	}
+	_mm_storeu_si128((__m128i *)qs,
+			 _mm256_castsi256_si128(pack_bytes(n, 1)));
 	if (qh) {
 		uint32_t bits = 0;
 
+		/* bit 4 of each lane to the sign bit, then one bit a lane */
 		for (int k = 0; k < 4; k++)
-			for (int j = 0; j < VL; j++)
-				bits |= (uint32_t)(q[k][j] >> 4 & 1) << (VL * k + j);
+			bits |= (uint32_t)_mm256_movemask_ps((__m256)(q[k] << 27))
+				<< (VL * k);
 		store_le32(qh, bits);
 	}
 }

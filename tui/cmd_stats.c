@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "quant/compute.h"
 #include "tui/cmds.h"
@@ -31,23 +29,6 @@ struct one {
 	struct vstats vs;
 	struct histogram h;
 };
-
-/* Map the tensor's bytes in at once (one call instead of a page fault per
- * 4 KiB, which costs most of the time on some virtual machines); a hint:
- * failures, and kernels without MADV_POPULATE_READ (5.14), are ignored. */
-static void prefault(const struct tensor *t)
-{
-#ifdef MADV_POPULATE_READ
-	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t a = (uintptr_t)t->data, start = a / pg * pg;
-
-	if (t->data && t->nbytes && pg)
-		(void)madvise((void *)start, (size_t)(a - start + t->nbytes),
-			      MADV_POPULATE_READ);
-#else
-	(void)t;
-#endif
-}
 
 /* ---- JSON ---- */
 
@@ -237,8 +218,12 @@ static int compute_all(const struct model *m, struct one *all, size_t n,
 			o->skipped = 1;
 			continue;
 		}
+		/* The reads map the tensor a window of a few MB at a time
+		 * ahead of them and drop the windows behind them
+		 * (formats/pages.h): one call per window instead of a page
+		 * fault per 4 KiB, and the resident set stays at a few
+		 * windows whatever the tensor's size. */
 		tensor_reader_init(&r, m, o->t);
-		prefault(o->t);
 		rc = compute_stats(tensor_reader_read, &r, o->t->params, nbins,
 				   NULL, &o->vs, &o->h);
 		tensor_reader_release(&r);

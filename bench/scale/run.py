@@ -281,30 +281,44 @@ def bench_quantize(args, runs):
     row("disk write of 512 MiB + fsync", "%.2f GB/s" % disk, "",
         "(bounds 'out' of every write below)")
     nin = os.path.getsize(GGUF)
+    # The output on disk, then on tmpfs (when there is one): the second
+    # shows the conversion without the disk's fsync under it.
+    places = [("", odir)]
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        places.append(("tmpfs", tempfile.mkdtemp(prefix="qscope-scale-",
+                                                 dir="/dev/shm")))
     for t in ("q8_0", "q4_0", "q4_k", "bf16"):
-        o = os.path.join(odir, t + ".gguf")
-        w, r, code, text = spawn([args.qscope, "quantize", GGUF, "--type", t,
-                                  "-o", o, "--force"])
-        if code != 0:
-            sys.exit("bench-scale: quantize --type %s exited %d" % (t, code))
-        nout = os.path.getsize(o)
-        os.unlink(o)
-        m = re.search(r"^time: ([0-9.]+) s", text, re.M)
-        v = re.search(r"^verified: .*\(([0-9.]+) s\)", text, re.M)
-        tw = float(m.group(1)) if m else w
-        tv = float(v.group(1)) if v else 0.0
-        d = {"wall_s": w, "write_s": tw, "verify_s": tv,
-             "in_gb_s": nin / 1e9 / tw, "out_gb_s": nout / 1e9 / tw,
-             "peak_rss_mb": r, "bytes_in": nin, "bytes_out": nout,
-             "llama_cpp_in_gb_s": LLAMA_CPP[t]}
-        out["quantize"][t] = d
-        row("quantize --type %s: write" % t, "%.1f s, in %.2f out %.2f GB/s" % (
-            tw, d["in_gb_s"], d["out_gb_s"]),
-            "llama.cpp* %.3f GB/s (%.1fx)" % (LLAMA_CPP[t],
-                                              d["in_gb_s"] / LLAMA_CPP[t]),
-            "+ verify %.1f s; RSS %.0f MB (llama.cpp* %d MB)" % (
-                tv, r, LLAMA_CPP_RSS_MB))
-    os.rmdir(odir)
+        for where, pdir in places:
+            d = quantize_one(args, t, os.path.join(pdir, t + ".gguf"), nin)
+            out["quantize"][t + ("_" + where if where else "")] = d
+            row("quantize --type %s%s: write" % (
+                t, " (%s)" % where if where else ""),
+                "%.1f s, in %.2f out %.2f GB/s" % (
+                    d["write_s"], d["in_gb_s"], d["out_gb_s"]),
+                "llama.cpp* %.3f GB/s (%.1fx)" % (
+                    LLAMA_CPP[t], d["in_gb_s"] / LLAMA_CPP[t]),
+                "+ verify %.1f s; RSS %.0f MB (llama.cpp* %d MB)" % (
+                    d["verify_s"], d["peak_rss_mb"], LLAMA_CPP_RSS_MB))
+    for _, pdir in places:
+        os.rmdir(pdir)
+
+
+def quantize_one(args, t, o, nin):
+    """qscope quantize of the GGUF to type t into o (removed after)."""
+    w, r, code, text = spawn([args.qscope, "quantize", GGUF, "--type", t,
+                              "-o", o, "--force"])
+    if code != 0:
+        sys.exit("bench-scale: quantize --type %s exited %d" % (t, code))
+    nout = os.path.getsize(o)
+    os.unlink(o)
+    m = re.search(r"^time: ([0-9.]+) s", text, re.M)
+    v = re.search(r"^verified: .*\(([0-9.]+) s\)", text, re.M)
+    tw = float(m.group(1)) if m else w
+    tv = float(v.group(1)) if v else 0.0
+    return {"wall_s": w, "write_s": tw, "verify_s": tv,
+            "in_gb_s": nin / 1e9 / tw, "out_gb_s": nout / 1e9 / tw,
+            "peak_rss_mb": r, "bytes_in": nin, "bytes_out": nout,
+            "llama_cpp_in_gb_s": LLAMA_CPP[t]}
 
 
 def bench_torch(args, runs):

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "quant/dtype.h"
+#include "quant/encode.h"
 #include "quant/ggml.h"
 #include "tests/check.h"
 
@@ -666,6 +667,67 @@ TEST(ggml_fast_equals_ref)
 	free(x);
 	free(q);
 	free(r);
+}
+
+/*
+ * The bulk F16 and BF16 encoders (vector paths where the CPU has them)
+ * against the scalar conversions, pattern by pattern: every exponent with
+ * mantissas around the rounding points of both formats, random patterns,
+ * NaNs with payloads (alone and among ordinary values in a vector) and
+ * the overflow edges; at odd lengths from unaligned addresses.
+ */
+TEST(encode_f16_bf16_bulk)
+{
+	enum { N = 1 << 16 };
+	float *x = xmalloc((N + 1) * sizeof(float));
+	unsigned char *a = xmalloc(2 * N + 1), *b = xmalloc(2 * N + 1);
+	static const uint32_t edges[] = {
+		0x477fefff, 0x477ff000, 0x477ff001, 0x7f7fffff, 0x7f800000,
+		0x7f800001, 0x7fbfffff, 0x7fc00000, 0x7fffffff, 0x33000000,
+		0x33000001, 0x387fc000, 0x38800000, 0x00000001, 0x80000000,
+	};
+	uint64_t s = 23;
+	size_t k = 0;
+
+	for (uint32_t e = 0; e < 256; e++)
+		for (uint32_t m = 0; m < 64 && k < N / 2; m++) {
+			/* the bits below F16's and BF16's last place */
+			uint32_t lo = (m & 7) << 10 | (m & 7) * 0x7f;
+			uint32_t u = e << 23 | (m >> 3) << 13 | lo |
+				     (m & 1) << 15 | (e & 1) << 31;
+
+			memcpy(&x[1 + k++], &u, 4);
+		}
+	for (; k < N; k++) {
+		uint32_t u = (uint32_t)rnd(&s);
+
+		if (k % 61 == 0)
+			u = edges[(k / 61) % ARRAY_SIZE(edges)] |
+			    (uint32_t)(k & 1) << 31;
+		memcpy(&x[1 + k], &u, 4);
+	}
+	for (size_t n = 1; n <= N; n = n * 3 + 1) {
+		size_t fails = 0;
+
+		encode_f16(x + 1, a + 1, n);
+		encode_bf16(x + 1, b + 1, n);
+		for (size_t i = 0; i < n && fails < MAX_FAILS; i++) {
+			uint16_t h = f32_to_f16(x[1 + i]);
+			uint16_t g = f32_to_bf16(x[1 + i]);
+
+			fails += !check_report(__FILE__, __LINE__,
+					       a[1 + 2 * i] == (h & 0xff) &&
+					       a[2 + 2 * i] == h >> 8,
+					       "f16 of value %zu of %zu", i, n);
+			fails += !check_report(__FILE__, __LINE__,
+					       b[1 + 2 * i] == (g & 0xff) &&
+					       b[2 + 2 * i] == g >> 8,
+					       "bf16 of value %zu of %zu", i, n);
+		}
+	}
+	free(x);
+	free(a);
+	free(b);
 }
 
 /* Odd block counts and unaligned buffers take the same path as any other. */
