@@ -495,20 +495,40 @@ static void part_progress(void *arg, double done)
 	p->outer->progress(p->outer->arg, p->base + p->span * done);
 }
 
-static void ctl_part(struct compute_ctl *c, struct part *p,
-		     const struct compute_ctl *outer, double base, double span)
+int compute_run_part(const struct compute_job *job,
+		     const struct compute_ctl *ctl, double base, double span)
 {
-	memset(c, 0, sizeof(*c));
-	if (!outer)
-		return;
-	*c = *outer;
-	if (outer->progress) {
-		p->outer = outer;
-		p->base = base;
-		p->span = span;
-		c->progress = part_progress;
-		c->arg = p;
+	struct compute_ctl c;
+	struct part p = { ctl, base, span };
+
+	if (!ctl || !ctl->progress)
+		return compute_run(job, ctl);
+	c = *ctl;
+	c.progress = part_progress;
+	c.arg = &p;
+	return compute_run(job, &c);
+}
+
+/*
+ * The binning pass of a histogram over [vs->min, vs->max]: job's worker
+ * adds the values of its chunk to th[c->thread] (nt of them); the threads'
+ * bins are then added to h, already made with the same range and nbins.
+ * Progress: the second half.
+ */
+static int bin_pass(const struct compute_job *job, struct histogram *th,
+		    unsigned nt, const struct vstats *vs, unsigned nbins,
+		    const struct compute_ctl *ctl, struct histogram *h)
+{
+	int rc;
+
+	for (unsigned t = 0; t < nt; t++)
+		hist_init(&th[t], vs->min, vs->max, nbins);
+	rc = compute_run_part(job, ctl, 0.5, 0.5);
+	for (unsigned t = 0; t < nt; t++) {
+		hist_merge(h, &th[t]);
+		hist_release(&th[t]);
 	}
+	return rc;
 }
 
 /* ---- from the tables to statistics and bins ---- */
@@ -616,8 +636,6 @@ int compute_stats(chunk_read_fn *rd, void *ctx, uint64_t count, unsigned nbins,
 	struct compute_job job = { count, 1, BLOCK * (sizeof(float) +
 						      sizeof(int32_t)),
 				   stats_work, &j };
-	struct compute_ctl c;
-	struct part p;
 	uint64_t nchunks = compute_nchunks(&job), npass2 = 0;
 	uint64_t nblocks = count / BLOCK + (count % BLOCK != 0);
 	unsigned nt = compute_threads(&job, ctl);
@@ -638,8 +656,7 @@ int compute_stats(chunk_read_fn *rd, void *ctx, uint64_t count, unsigned nbins,
 
 	/* Pass 1: everything but the bins of the blocks without keys. */
 	j.pass = 1;
-	ctl_part(&c, &p, ctl, 0, 0.5);
-	rc = compute_run(&job, &c);
+	rc = compute_run_part(&job, ctl, 0, 0.5);
 	if (rc)
 		goto out;
 	for (uint64_t i = 0; i < nchunks; i++)
@@ -678,14 +695,7 @@ int compute_stats(chunk_read_fn *rd, void *ctx, uint64_t count, unsigned nbins,
 			rc = -1;
 			goto out;
 		}
-		for (unsigned t = 0; t < nt; t++)
-			hist_init(&j.th[t], vs->min, vs->max, nbins);
-		ctl_part(&c, &p, ctl, 0.5, 0.5);
-		rc = compute_run(&job, &c);
-		for (unsigned t = 0; t < nt; t++) {
-			hist_merge(h, &j.th[t]);
-			hist_release(&j.th[t]);
-		}
+		rc = bin_pass(&job, j.th, nt, vs, nbins, ctl, h);
 		if (rc)
 			goto out;
 	}
@@ -704,55 +714,6 @@ out:
 	return rc;
 }
 
-/* ---- compute_compare ---- */
-
-struct cmp_job {
-	chunk_read_fn *ra, *rb;
-	void *ca, *cb;
-	struct err_acc *acc;		/* one per chunk */
-};
-
-/* Scratch: BLOCK values of each side. */
-static int cmp_work(void *arg, const struct compute_chunk *c)
-{
-	struct cmp_job *j = arg;
-	float *x = c->scratch, *y = x + BLOCK;
-	struct err_acc *a = &j->acc[c->index];
-
-	err_acc_init(a);
-	for (size_t off = 0; off < c->n; off += BLOCK) {
-		size_t n = c->n - off < BLOCK ? c->n - off : BLOCK;
-
-		if (j->ra(j->ca, c->first + off, n, x) ||
-		    j->rb(j->cb, c->first + off, n, y))
-			return -1;
-		err_acc_add(a, x, y, n);
-	}
-	return 0;
-}
-
-int compute_compare(chunk_read_fn *ra, void *ca, chunk_read_fn *rb, void *cb,
-		    uint64_t count, const struct compute_ctl *ctl,
-		    struct err_acc *acc)
-{
-	struct cmp_job j = { ra, rb, ca, cb, NULL };
-	struct compute_job job = { count, 1, 2 * BLOCK * sizeof(float),
-				   cmp_work, &j };
-	uint64_t nchunks = compute_nchunks(&job);
-	int rc;
-
-	err_acc_init(acc);
-	j.acc = calloc(nchunks ? nchunks : 1, sizeof(*j.acc));
-	if (!j.acc)
-		return -1;
-	rc = compute_run(&job, ctl);
-	/* Chunk order, so the sums do not depend on the threads. */
-	for (uint64_t i = 0; i < nchunks && !rc; i++)
-		err_acc_merge(acc, &j.acc[i]);
-	free(j.acc);
-	return rc;
-}
-
 /* ---- compute_compare_pair, compute_diff ---- */
 
 /* Rows of x in a transposed band: a multiple of the 256-value blocks of
@@ -764,8 +725,8 @@ int compute_compare(chunk_read_fn *ra, void *ca, chunk_read_fn *rb, void *cb,
 struct pair_job {
 	const struct compute_pair *p;
 	int pass;			/* 1: error and statistics, 2: bins */
-	struct err_acc *acc;		/* per chunk, or NULL */
-	struct vstats *vs;		/* per chunk, or NULL */
+	struct err_acc *acc;		/* per chunk, or NULL; pass 1 */
+	struct vstats *vs;		/* per chunk, or NULL; pass 1 */
 	struct histogram *th;		/* per thread, pass 2 */
 };
 
@@ -838,8 +799,8 @@ static int pair_work(void *arg, const struct compute_chunk *c)
 			return -1;
 		if (j->pass == 1 && j->acc)
 			err_acc_add(&j->acc[c->index], x, y, n);
-		if (!j->vs)
-			continue;
+		if (j->pass == 1 && !j->vs)
+			continue;	/* the error only */
 		for (size_t k = 0; k < n; k++)
 			x[k] = y[k] - x[k];
 		if (j->pass == 1)
@@ -867,29 +828,59 @@ static void pair_job_init(struct compute_job *job, struct pair_job *j,
 	}
 }
 
+/*
+ * Pass 1 of a pair: the error (acc) and the statistics of y - x (vs), each
+ * NULL when not wanted, summed per chunk and merged in chunk order so that
+ * they do not depend on the threads.  Progress: [0, span] of ctl's.
+ * Returns as compute_run().
+ */
+static int pair_pass1(const struct compute_job *job, struct pair_job *j,
+		      const struct compute_ctl *ctl, double span,
+		      struct err_acc *acc, struct vstats *vs)
+{
+	uint64_t nchunks = compute_nchunks(job);
+	size_t n = nchunks ? (size_t)nchunks : 1;
+	int rc = -1;
+
+	if (acc)
+		err_acc_init(acc);
+	if (vs)
+		vstats_init(vs);
+	j->pass = 1;
+	j->acc = acc ? calloc(n, sizeof(*j->acc)) : NULL;
+	j->vs = vs ? calloc(n, sizeof(*j->vs)) : NULL;
+	if ((!acc || j->acc) && (!vs || j->vs))
+		rc = compute_run_part(job, ctl, 0, span);
+	for (uint64_t i = 0; i < nchunks && !rc; i++) {
+		if (acc)
+			err_acc_merge(acc, &j->acc[i]);
+		if (vs)
+			vstats_merge(vs, &j->vs[i]);
+	}
+	free(j->acc);
+	free(j->vs);
+	j->acc = NULL;
+	j->vs = NULL;
+	return rc;
+}
+
 int compute_compare_pair(const struct compute_pair *p,
 			 const struct compute_ctl *ctl, struct err_acc *acc)
 {
 	struct pair_job j;
 	struct compute_job job;
-	uint64_t nchunks;
-	int rc;
 
-	if (!p->transposed)
-		return compute_compare(p->ra, p->ca, p->rb, p->cb, p->count,
-				       ctl, acc);
 	pair_job_init(&job, &j, p);
-	nchunks = compute_nchunks(&job);
-	err_acc_init(acc);
-	j.pass = 1;
-	j.acc = calloc(nchunks ? nchunks : 1, sizeof(*j.acc));
-	if (!j.acc)
-		return -1;
-	rc = compute_run(&job, ctl);
-	for (uint64_t i = 0; i < nchunks && !rc; i++)
-		err_acc_merge(acc, &j.acc[i]);
-	free(j.acc);
-	return rc;
+	return pair_pass1(&job, &j, ctl, 1, acc, NULL);
+}
+
+int compute_compare(chunk_read_fn *ra, void *ca, chunk_read_fn *rb, void *cb,
+		    uint64_t count, const struct compute_ctl *ctl,
+		    struct err_acc *acc)
+{
+	struct compute_pair p = { ra, ca, rb, cb, count, 0, 0, 0 };
+
+	return compute_compare_pair(&p, ctl, acc);
 }
 
 int compute_diff(const struct compute_pair *p, unsigned nbins,
@@ -898,64 +889,29 @@ int compute_diff(const struct compute_pair *p, unsigned nbins,
 {
 	struct pair_job j;
 	struct compute_job job;
-	struct compute_ctl c;
-	struct part part;
-	uint64_t nchunks;
 	unsigned nt;
-	int rc = -1;
+	int rc;
 
 	pair_job_init(&job, &j, p);
-	nchunks = compute_nchunks(&job);
 	nt = compute_threads(&job, ctl);
 	memset(h, 0, sizeof(*h));
-	vstats_init(vs);
-	if (acc)
-		err_acc_init(acc);
-	j.vs = calloc(nchunks ? nchunks : 1, sizeof(*j.vs));
-	j.acc = acc ? calloc(nchunks ? nchunks : 1, sizeof(*j.acc)) : NULL;
-	j.th = calloc(nt, sizeof(*j.th));
-	if (!j.vs || !j.th || (acc && !j.acc))
-		goto out;
-
-	j.pass = 1;
-	ctl_part(&c, &part, ctl, 0, 0.5);
-	rc = compute_run(&job, &c);
-	if (rc)
-		goto out;
-	for (uint64_t i = 0; i < nchunks; i++) {
-		vstats_merge(vs, &j.vs[i]);
-		if (acc)
-			err_acc_merge(acc, &j.acc[i]);
-	}
-	if (vs->count == vs->nan + vs->inf) {
+	rc = pair_pass1(&job, &j, ctl, 0.5, acc, vs);
+	if (rc == 0 && vs->count == vs->nan + vs->inf) {
 		hist_init(h, 0, 0, 1);
-		goto done;
+	} else if (rc == 0) {
+		hist_init(h, vs->min, vs->max, nbins);
+		j.pass = 2;
+		j.th = calloc(nt, sizeof(*j.th));
+		rc = j.th ? bin_pass(&job, j.th, nt, vs, nbins, ctl, h) : -1;
+		free(j.th);
 	}
-	hist_init(h, vs->min, vs->max, nbins);
-	j.pass = 2;
-	for (unsigned t = 0; t < nt; t++)
-		hist_init(&j.th[t], vs->min, vs->max, nbins);
-	ctl_part(&c, &part, ctl, 0.5, 0.5);
-	rc = compute_run(&job, &c);
-	for (unsigned t = 0; t < nt; t++) {
-		hist_merge(h, &j.th[t]);
-		hist_release(&j.th[t]);
-	}
-	if (rc)
-		goto out;
-done:
-	if (ctl && ctl->progress)
+	if (rc == 0 && ctl && ctl->progress)
 		ctl->progress(ctl->arg, 1.0);
-	rc = 0;
-out:
 	if (rc) {
 		hist_release(h);
 		vstats_init(vs);
 		if (acc)
 			err_acc_init(acc);
 	}
-	free(j.th);
-	free(j.acc);
-	free(j.vs);
 	return rc;
 }

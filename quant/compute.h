@@ -119,6 +119,11 @@ unsigned compute_threads(const struct compute_job *job,
  * failed (or a thread could not be started). */
 int compute_run(const struct compute_job *job, const struct compute_ctl *ctl);
 
+/* compute_run() as one pass of several: its progress mapped into
+ * [base, base + span] of ctl's. */
+int compute_run_part(const struct compute_job *job,
+		     const struct compute_ctl *ctl, double base, double span);
+
 /*
  * Statistics and histogram of the count values rd gives: vs gets
  * everything of struct vstats; h gets nbins bins over [vs->min, vs->max]

@@ -600,33 +600,6 @@ static int pass3_work(void *arg, const struct compute_chunk *ch)
 	return 0;
 }
 
-/* Progress of one pass, mapped into [base, base + span] of the caller's. */
-struct part {
-	const struct compute_ctl *ctl;
-	double base, span;
-};
-
-static void part_progress(void *arg, double done)
-{
-	const struct part *p = arg;
-
-	p->ctl->progress(p->ctl->arg, p->base + done * p->span);
-}
-
-static int run_part(struct compute_job *cj, const struct compute_ctl *ctl,
-		    double base, double span)
-{
-	struct compute_ctl pc;
-	struct part p = { ctl, base, span };
-
-	if (!ctl || !ctl->progress)
-		return compute_run(cj, ctl);
-	pc = *ctl;
-	pc.progress = part_progress;
-	pc.arg = &p;
-	return compute_run(cj, &pc);
-}
-
 static float median_of(float *a, uint64_t n)
 {
 	if (n == 0)
@@ -658,7 +631,7 @@ static int range_pass(struct cjob *j, struct compute_job *cj, uint64_t nch,
 	if (!j->p1)
 		return -1;
 	cj->fn = pass1_work;
-	rc = run_part(cj, ctl, 0, 0.25);
+	rc = compute_run_part(cj, ctl, 0, 0.25);
 	scheme_pre_init(&pre);
 	*lo = *hi = 0;
 	for (uint64_t i = 0; i < nch && !rc; i++) {
@@ -798,7 +771,7 @@ int grid_compare(const struct scheme *s, const struct scheme_shape *shape,
 		j.ts[i].emax = -INFINITY;
 	}
 	cj.fn = pass2_work;
-	rc = run_part(&cj, ctl, 0.25, 0.45);
+	rc = compute_run_part(&cj, ctl, 0.25, 0.45);
 	if (rc)
 		goto out;
 	hist_init(&r->x, lo, hi, nbins);
@@ -809,7 +782,7 @@ int grid_compare(const struct scheme *s, const struct scheme_shape *shape,
 	for (unsigned i = 0; i < nt; i++)
 		hist_init(&j.ts[i].e, emin, emax, nbins);
 	cj.fn = pass3_work;
-	rc = run_part(&cj, ctl, 0.7, 0.3);
+	rc = compute_run_part(&cj, ctl, 0.7, 0.3);
 	if (rc)
 		goto out;
 	hist_init(&r->e, emin, emax, nbins);

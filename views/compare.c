@@ -269,21 +269,6 @@ static void cmp_leave(struct view *v)
 
 /* ---- drawing ---- */
 
-/* A number in at most 10 characters: "0.0123", "-1.2e+05". */
-static void num(double x, char *buf, size_t n)
-{
-	if (isnan(x))
-		snprintf(buf, n, "-");
-	else if (isinf(x))
-		snprintf(buf, n, x > 0 ? "inf" : "-inf");
-	else if (x == 0)
-		snprintf(buf, n, "0");
-	else if (fabs(x) >= 1e-3 && fabs(x) < 1e5)
-		snprintf(buf, n, "%.4g", x);
-	else
-		snprintf(buf, n, "%.3g", x);
-}
-
 static void heading(const struct view *v, WINDOW *w, int y, const char *s)
 {
 	wattrset(w, v->env->attr[CR_COLUMNS]);
@@ -291,44 +276,13 @@ static void heading(const struct view *v, WINDOW *w, int y, const char *s)
 	mvwaddnstr(w, y, 1, s, v->cols - 2);
 }
 
-static void plot(const struct view *v, WINDOW *w, int y,
-		 const struct histogram *h, int height)
+/* One mark on the axis: a level used ('|') or not ('.'). */
+static struct w_mark level_mark(int col, int used)
 {
-	const struct cmp_state *st = v->state;
-	int width = plot_w(v);
-	double *col = calloc((size_t)width, sizeof(double));
+	struct w_mark m = { col, used ? '|' : '.',
+			    used ? CR_KEY : CR_WARNING };
 
-	if (!col)
-		return;
-	grid_columns(h, col, width);
-	w_plot(w, v->env, y, 1, col, width, height, st->log);
-	free(col);
-}
-
-/* An axis under a plot of h's range, its labels on the line below. */
-static void axis(const struct view *v, WINDOW *w, int y,
-		 const struct histogram *h)
-{
-	char lo[24], hi[24];
-	int width = plot_w(v);
-
-	num(h->lo, lo, sizeof(lo));
-	num(h->hi, hi, sizeof(hi));
-	w_axis(w, v->env, y, 1, width, grid_column(h->lo, h->hi, width, 0),
-	       lo, "0", hi);
-}
-
-/* One mark on the axis at column c: a level used or not. */
-static void mark(const struct view *v, WINDOW *w, int y, int c, int used)
-{
-	wmove(w, y, 1 + c);
-	if (used) {
-		wattrset(w, v->env->attr[CR_KEY]);
-		waddch(w, '|');
-	} else {
-		wattrset(w, v->env->attr[CR_WARNING]);
-		waddch(w, '.');
-	}
+	return m;
 }
 
 /*
@@ -340,32 +294,32 @@ static void marks(const struct view *v, WINDOW *w, int y,
 		  const struct grid_result *r)
 {
 	const struct grid *g = &r->g;
-	int width = plot_w(v);
-	signed char *m;
+	int width = plot_w(v), n = 0;
+	struct w_mark *m = calloc((size_t)width + 2, sizeof(*m));
+	signed char *at = calloc((size_t)width, 1);
 
+	if (!m || !at)
+		goto out;
 	if (g->kind == GRID_LIMIT) {
-		for (int sign = -1; sign <= 1; sign += 2) {
-			int c = grid_column(r->x.lo, r->x.hi, width,
-					    sign * g->limit);
+		for (int sign = -1; sign <= 1; sign += 2)
+			m[n++] = level_mark(grid_column(r->x.lo, r->x.hi, width,
+							sign * g->limit), 1);
+	} else if (g->kind == GRID_LEVELS) {
+		for (unsigned k = 0; k < g->n; k++) {
+			double lv = r->off + r->scale * (double)g->code[k];
+			int c = grid_column(r->x.lo, r->x.hi, width, lv);
 
-			if (c >= 0)
-				mark(v, w, y, c, 1);
+			if (c >= 0 && at[c] < 2)
+				at[c] = r->used[k] ? 2 : 1;
 		}
-		return;
+		for (int c = 0; c < width; c++)
+			if (at[c])
+				m[n++] = level_mark(c, at[c] == 2);
 	}
-	if (g->kind != GRID_LEVELS || !(m = calloc((size_t)width, 1)))
-		return;
-	for (unsigned k = 0; k < g->n; k++) {
-		double lv = r->off + r->scale * (double)g->code[k];
-		int c = grid_column(r->x.lo, r->x.hi, width, lv);
-
-		if (c >= 0 && m[c] < 2)
-			m[c] = r->used[k] ? 2 : 1;
-	}
-	for (int c = 0; c < width; c++)
-		if (m[c])
-			mark(v, w, y, c, m[c] == 2);
+	w_axis_marks(w, v->env, y, 1, width, m, (size_t)n);
+out:
 	free(m);
+	free(at);
 }
 
 /* The statistics, as entries that flow over the lines left for them. */
@@ -385,11 +339,11 @@ static int stats(const struct view *v, const struct grid_result *r,
 	err_acc_finish(&r->acc, &met);
 	snprintf(e[n++], 64, "rel err %.4g", met.rel_err);
 	snprintf(e[n++], 64, "SQNR %.2f dB", met.sqnr_db);
-	num(met.max_abs_err, a, sizeof(a));
+	w_num(met.max_abs_err, a, sizeof(a));
 	snprintf(e[n++], 64, "max |err| %s", a);
 	snprintf(e[n++], 64, "clipped %llu (%.3f%%)",
 		 (unsigned long long)clipped, 100 * met.clipped_share);
-	num(met.rmse, a, sizeof(a));
+	w_num(met.rmse, a, sizeof(a));
 	snprintf(e[n++], 64, "RMSE %s", a);
 	snprintf(e[n++], 64, "cosine %.6f", met.cosine);
 	switch (g->kind) {
@@ -398,7 +352,7 @@ static int stats(const struct view *v, const struct grid_result *r,
 			used += r->used[k] > 0;
 		snprintf(e[n++], 64, "levels used: %u of %u", used, g->n);
 		snprintf(e[n++], 64, "(| used, . dead)");
-		num(r->scale, a, sizeof(a));
+		w_num(r->scale, a, sizeof(a));
 		snprintf(e[n++], 64, "median block scale %s%s", a,
 			 r->sampled ? " (sampled)" : "");
 		break;
@@ -406,7 +360,7 @@ static int stats(const struct view *v, const struct grid_result *r,
 		if (g->limit < 1e6)
 			snprintf(a, sizeof(a), "%.0f", g->limit);
 		else
-			num(g->limit, a, sizeof(a));
+			w_num(g->limit, a, sizeof(a));
 		snprintf(e[n++], 64, "%s limit +-%s:", s->name, a);
 		snprintf(e[n++], 64, "%llu values beyond it become inf",
 			 (unsigned long long)r->acc.to_inf);
@@ -428,27 +382,6 @@ static int stats(const struct view *v, const struct grid_result *r,
 	return n;
 }
 
-/* Entries e[0..n) from row y on, several to a line, up to rows lines. */
-static void flow(const struct view *v, WINDOW *w, int y, int rows,
-		 const char (*e)[64], int n)
-{
-	int x = 1, end = y + rows;
-
-	wattrset(w, v->env->attr[CR_NORMAL]);
-	for (int i = 0; i < n && y < end; i++) {
-		int len = (int)strlen(e[i]);
-
-		if (x > 1 && x + len > v->cols - 1) {
-			y++;
-			x = 1;
-			if (y >= end)
-				break;
-		}
-		mvwaddnstr(w, y, x, e[i], v->cols - 1 - x);
-		x += len + W_GAP;
-	}
-}
-
 static void draw_result(const struct view *v, WINDOW *w,
 			const struct grid_result *r)
 {
@@ -461,37 +394,23 @@ static void draw_result(const struct view *v, WINDOW *w,
 	snprintf(buf, sizeof(buf), "before  x, %s finite values%s", cnt,
 		 st->log ? ", log counts" : "");
 	heading(v, w, y++, buf);
-	plot(v, w, y, &r->x, h1);
+	w_hist_plot(w, v->env, y, 1, &r->x, plot_w(v), h1, st->log);
 	y += h1;
 	snprintf(buf, sizeof(buf), "after   y = %s dequantized, same axis",
 		 st->a.scheme->name);
 	heading(v, w, y++, buf);
-	plot(v, w, y, &r->y, h2);
+	w_hist_plot(w, v->env, y, 1, &r->y, plot_w(v), h2, st->log);
 	y += h2;
-	axis(v, w, y, &r->x);
+	w_hist_axis(w, v->env, y, 1, plot_w(v), &r->x);
 	marks(v, w, y, r);
 	y += 2;
 	heading(v, w, y++, "error   y - x");
-	plot(v, w, y, &r->e, h3);
+	w_hist_plot(w, v->env, y, 1, &r->e, plot_w(v), h3, st->log);
 	y += h3;
-	axis(v, w, y, &r->e);
+	w_hist_axis(w, v->env, y, 1, plot_w(v), &r->e);
 	y += 2;
 	n = stats(v, r, ent);
-	flow(v, w, y, STAT_ROWS, (const char (*)[64])ent, n);
-}
-
-/* A message in place of the plots. */
-static void message(const struct view *v, WINDOW *w, enum role role,
-		    const char *s)
-{
-	struct text t;
-
-	wattrset(w, v->env->attr[role]);
-	if (text_make(&t, s, v->env->ascii) == 0) {
-		wmove(w, 2, 1);
-		w_text(w, v->env, &t, v->cols - 2, CROP_END, 0);
-		text_release(&t);
-	}
+	w_flow(v, w, y, STAT_ROWS, (const char (*)[64])ent, n, W_GAP);
 }
 
 static void cmp_draw(const struct view *v, WINDOW *w)
@@ -509,19 +428,15 @@ static void cmp_draw(const struct view *v, WINDOW *w)
 	enum job_state js = job_state(&st->job);
 	char buf[160];
 
-	wattrset(w, env->attr[CR_TITLE]);
-	mvwhline(w, 0, 0, ' ', v->cols);
-	wmove(w, 0, 1);
-	w_text(w, env, &st->title, st->title.width < v->cols - 2 ?
-	       st->title.width : v->cols - 2, CROP_START, 0);
+	w_title_text(v, w, &st->title);
 	if (st->skip) {
 		snprintf(buf, sizeof(buf), "%s: %s", st->a.scheme->name,
 			 st->skip);
-		message(v, w, CR_WARNING, buf);
+		w_message(v, w, 2, CR_WARNING, buf);
 	} else if (st->err[0]) {
-		message(v, w, CR_WARNING, st->err);
+		w_message(v, w, 2, CR_WARNING, st->err);
 	} else if (v->lines < FIXED_ROWS + 3) {
-		message(v, w, CR_NORMAL, "the terminal is too small");
+		w_message(v, w, 2, CR_NORMAL, "the terminal is too small");
 	} else if (e) {
 		draw_result(v, w, &e->r);
 	}

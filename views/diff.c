@@ -20,7 +20,10 @@
  * the groups "only in A" and "only in B", kept at the end whatever the
  * sort.  s sorts by name, size (params), dtype or error (largest first),
  * S reverses; T shows the flat list.  Enter on a pair opens the histogram
- * of the difference B - A (the second screen, below).
+ * screen (views/histogram.h) on the difference B - A: its bins and
+ * statistics, and the pair's error beside them, from the same two reads
+ * (formats/pairs.h pair_diff(): a chunk at a time on the worker, B read
+ * transposed or with q/k rows put back in order as for the figures here).
  */
 #include "views/diff.h"
 
@@ -33,6 +36,7 @@
 #include "quant/compute.h"
 #include "quant/dtype.h"
 #include "quant/stats.h"
+#include "views/histogram.h"
 #include "views/tree.h"
 #include "views/units.h"
 #include "views/widgets.h"
@@ -85,7 +89,7 @@ static const char *const sort_names[NSORTS] = {
 	"name", "size", "dtype", "error"
 };
 
-/* What the difference screen is given. */
+/* The pair whose difference the histogram screen shows. */
 struct dh_arg {
 	const struct model *ma, *mb;
 	const struct pair *p;
@@ -115,10 +119,11 @@ struct diff_state {
 	struct job job;
 	size_t job_pair;
 	struct err_acc job_acc;
+	/* what Enter opens: the histogram of a pair's difference */
 	struct dh_arg harg;
+	struct hist_source hsrc;
+	char htitle[1400];
 };
-
-static const struct view_ops view_diffhist_ops;
 
 static int max_int(int a, int b)
 {
@@ -994,6 +999,74 @@ static void diff_draw(const struct view *v, WINDOW *w)
 	wmove(w, cursor_y, 0);
 }
 
+/* ---- the histogram of a pair's difference ---- */
+
+/* On the worker: B - A binned, and the pair's figures as a row shows
+ * them, from the same reads. */
+static int dh_run(const void *ctx, unsigned nbins,
+		  const struct compute_ctl *ctl, struct hist_values *out,
+		  char *err, size_t errlen)
+{
+	const struct dh_arg *a = ctx;
+	struct err e = { "" };
+	struct err_acc acc;
+	struct err_metrics m;
+	char f[24];
+	int rc, n = 0;
+
+	rc = pair_diff(a->ma, a->mb, a->p, nbins, ctl, &acc, &out->vs,
+		       &out->h, &e);
+	if (rc < 0)
+		snprintf(err, errlen, "%.250s", e.msg);
+	if (rc != 0)
+		return rc;
+	err_acc_finish(&acc, &m);
+	fig(f, sizeof(f), "%.4g", m.rel_err);
+	snprintf(out->figs[n++], HIST_FIG_W, "rel err  %s", f);
+	fig(f, sizeof(f), "%.2f", m.sqnr_db);
+	snprintf(out->figs[n++], HIST_FIG_W, "SQNR dB  %s", f);
+	fig(f, sizeof(f), "%.6f", m.cosine);
+	snprintf(out->figs[n++], HIST_FIG_W, "cosine   %s", f);
+	fig(f, sizeof(f), "%.4g", m.max_abs_err);
+	snprintf(out->figs[n++], HIST_FIG_W, "max err  %s", f);
+	if (a->p->change == PAIR_TRANSPOSED)
+		snprintf(out->figs[n++], HIST_FIG_W, "B compared transposed");
+	out->figs[n++][0] = '\0';
+	snprintf(out->figs[n++], HIST_FIG_W, "B - A:");
+	out->nfigs = n;
+	return 0;
+}
+
+/* The screen's title: "name  F16->Q4_K [64, 64]  4.1K values", both
+ * names and shapes where they differ. */
+static void dh_title(const struct view_env *env, const struct pair *p,
+		     char *buf, size_t n)
+{
+	char sa[200], sb[96], cnt[16], dt[48];
+
+	if (strcmp(tensor_type_name(p->a), tensor_type_name(p->b)) == 0)
+		snprintf(dt, sizeof(dt), "%s", tensor_type_name(p->a));
+	else
+		snprintf(dt, sizeof(dt), "%s%s%s", tensor_type_name(p->a),
+			 arrow(env), tensor_type_name(p->b));
+	tensor_shape_str(p->a, sa, sizeof(sa));
+	tensor_shape_str(p->b, sb, sizeof(sb));
+	if (strcmp(sa, sb) != 0) {	/* transposed */
+		char both[200];
+
+		snprintf(both, sizeof(both), "%.90s%s%.90s", sa, arrow(env),
+			 sb);
+		memcpy(sa, both, sizeof(both));
+	}
+	units_count(p->a->params, cnt, sizeof(cnt));
+	if (strcmp(p->a->name, p->b->name) == 0)
+		snprintf(buf, n, "%.600s  %s %s  %s values", p->a->name, dt, sa,
+			 cnt);
+	else
+		snprintf(buf, n, "%.600s %s %.600s  %s %s  %s values",
+			 p->a->name, arrow(env), p->b->name, dt, sa, cnt);
+}
+
 /* ---- actions ---- */
 
 static enum view_effect open_pair(struct view *v, size_t i)
@@ -1019,8 +1092,15 @@ static enum view_effect open_pair(struct view *v, size_t i)
 	st->harg.ma = st->ma;
 	st->harg.mb = st->mb;
 	st->harg.p = p;
-	v->push_ops = &view_diffhist_ops;
-	v->push_arg = &st->harg;
+	dh_title(v->env, p, st->htitle, sizeof(st->htitle));
+	st->hsrc.title = st->htitle;
+	st->hsrc.what = "difference B - A";
+	st->hsrc.reading = "reading both tensors";
+	st->hsrc.zeros = "equal";
+	st->hsrc.run = dh_run;
+	st->hsrc.ctx = &st->harg;
+	v->push_ops = &view_histogram_of_ops;
+	v->push_arg = &st->hsrc;
 	return VIEW_PUSH;
 }
 
@@ -1128,363 +1208,4 @@ const struct view_ops view_diff_ops = {
 	.mouse = diff_mouse,
 	.poll = diff_poll,
 	.actions = diff_actions,
-};
-
-/* ==== the difference of one pair ==== */
-
-/*
- *  model.layers.0.mlp.up_proj.weight  F16->Q4_K [1376, 512]  704.5K values
- *  difference B - A
- *                    ▂█▂                     │ rel err  0.07653
- *                   ▅███▅                    │ ...
- *  └─────────────────┴──────────────────────┘
- *  -0.05             0                   0.05
- *
- * The difference of each element, binned over [min, max] (exact counts,
- * quant/compute.h compute_diff(): two reads of the pair, a chunk at a
- * time on the worker); the pair's error beside it, from the same reads.
- */
-
-#define BINS_MIN	4
-#define BINS_MAX	4096
-#define PANEL_W		30
-#define PANEL_MIN_COLS	72
-#define H_ROWS_ABOVE	2
-#define H_ROWS_BELOW	3
-
-struct dh_state {
-	const struct dh_arg *arg;
-	struct text title;
-	int log;
-	unsigned bins;		/* asked for; 0: the plot's width */
-	struct job job;
-	unsigned req_bins;
-	/* the job's output */
-	struct err_acc acc;
-	struct vstats vs;
-	struct histogram h;
-	/* what is shown */
-	unsigned have;		/* bins of the result shown; 0: none */
-	struct err_acc s_acc;
-	struct vstats s_vs;
-	struct histogram s_h;
-	char err[256];
-};
-
-static int dh_panel_w(const struct view *v)
-{
-	return v->cols >= PANEL_MIN_COLS ? PANEL_W : 0;
-}
-
-static int dh_plot_w(const struct view *v)
-{
-	int w = v->cols - 2 - (dh_panel_w(v) ? dh_panel_w(v) + 1 : 0);
-
-	return w > 4 ? w : 4;
-}
-
-static int dh_plot_h(const struct view *v)
-{
-	int h = v->lines - H_ROWS_ABOVE - H_ROWS_BELOW;
-
-	if (!dh_panel_w(v))
-		h -= 3;
-	return h > 1 ? h : 1;
-}
-
-static int dh_run(struct job *j)
-{
-	struct dh_state *st = j->arg;
-	const struct dh_arg *a = st->arg;
-	struct compute_ctl ctl = { 0, &j->cancel, progress_cb, j };
-	struct err e = { "" };
-	int rc;
-
-	rc = pair_diff(a->ma, a->mb, a->p, st->req_bins, &ctl, &st->acc,
-		       &st->vs, &st->h, &e);
-	if (rc < 0)
-		snprintf(j->err, sizeof(j->err), "%.250s", e.msg);
-	return rc;
-}
-
-static void dh_want(struct view *v)
-{
-	struct dh_state *st = v->state;
-	unsigned nb = st->bins ? st->bins : (unsigned)dh_plot_w(v);
-	enum job_state js = job_state(&st->job);
-
-	if (st->have == nb || st->err[0])
-		return;
-	if ((js == JOB_QUEUED || js == JOB_RUNNING) && st->req_bins == nb)
-		return;
-	v->env->job_stop(&st->job);
-	if (job_state(&st->job) == JOB_DONE && st->job.run &&
-	    st->job.result == 0)
-		hist_release(&st->h);	/* a result never taken */
-	st->req_bins = nb;
-	st->job.run = dh_run;
-	st->job.arg = st;
-	v->env->job_start(&st->job);
-}
-
-static enum view_effect dh_poll(struct view *v)
-{
-	struct dh_state *st = v->state;
-	enum view_effect eff = VIEW_NONE;
-
-	if (st->job.run && job_state(&st->job) == JOB_DONE) {
-		if (st->job.result == 0) {
-			hist_release(&st->s_h);
-			st->s_h = st->h;
-			st->s_vs = st->vs;
-			st->s_acc = st->acc;
-			memset(&st->h, 0, sizeof(st->h));
-			st->have = st->req_bins;
-		} else if (st->job.result < 0) {
-			snprintf(st->err, sizeof(st->err), "%s", st->job.err);
-		}
-		st->job.run = NULL;
-		eff = VIEW_REDRAW;
-	}
-	dh_want(v);
-	return eff;
-}
-
-static int dh_enter(struct view *v, const struct model *m, struct err *e)
-{
-	struct dh_state *st = v->state;
-	const struct dh_arg *a = v->arg;
-	char sa[200], sb[96], cnt[16], buf[1400], dt[48];
-
-	(void)m;
-	st->arg = a;
-	if (strcmp(tensor_type_name(a->p->a), tensor_type_name(a->p->b)) == 0)
-		snprintf(dt, sizeof(dt), "%s", tensor_type_name(a->p->a));
-	else
-		snprintf(dt, sizeof(dt), "%s%s%s", tensor_type_name(a->p->a),
-			 arrow(v->env), tensor_type_name(a->p->b));
-	tensor_shape_str(a->p->a, sa, sizeof(sa));
-	tensor_shape_str(a->p->b, sb, sizeof(sb));
-	if (strcmp(sa, sb) != 0) {	/* transposed */
-		char both[200];
-
-		snprintf(both, sizeof(both), "%.90s%s%.90s", sa, arrow(v->env),
-			 sb);
-		memcpy(sa, both, sizeof(both));
-	}
-	units_count(a->p->a->params, cnt, sizeof(cnt));
-	if (strcmp(a->p->a->name, a->p->b->name) == 0)
-		snprintf(buf, sizeof(buf), "%.600s  %s %s  %s values",
-			 a->p->a->name, dt, sa, cnt);
-	else
-		snprintf(buf, sizeof(buf), "%.600s %s %.600s  %s %s  %s values",
-			 a->p->a->name, arrow(v->env), a->p->b->name, dt, sa,
-			 cnt);
-	if (text_make(&st->title, buf, v->env->ascii) < 0) {
-		err_set(e, "out of memory");
-		return -1;
-	}
-	dh_want(v);
-	return 0;
-}
-
-static void dh_leave(struct view *v)
-{
-	struct dh_state *st = v->state;
-
-	v->env->job_stop(&st->job);
-	if (job_state(&st->job) == JOB_DONE && st->job.run &&
-	    st->job.result == 0)
-		hist_release(&st->h);
-	hist_release(&st->s_h);
-	text_release(&st->title);
-}
-
-/* A number in at most 10 characters: "0.0123", "-1.2e+05". */
-static void num(double x, char *buf, size_t n)
-{
-	if (isnan(x))
-		snprintf(buf, n, "-");
-	else if (x == 0)
-		snprintf(buf, n, "0");
-	else if (fabs(x) >= 1e-3 && fabs(x) < 1e5)
-		snprintf(buf, n, "%.4g", x);
-	else
-		snprintf(buf, n, "%.3g", x);
-}
-
-static void dh_panel(const struct view *v, WINDOW *w, const char (*lines)[64],
-		     int n)
-{
-	int pw = dh_panel_w(v), y0;
-
-	wattrset(w, v->env->attr[CR_NORMAL]);
-	if (pw) {
-		for (int i = 0; i < n && H_ROWS_ABOVE + i < v->lines - 1; i++)
-			mvwaddnstr(w, H_ROWS_ABOVE + i, v->cols - pw, lines[i],
-				   pw - 1);
-		return;
-	}
-	y0 = H_ROWS_ABOVE + dh_plot_h(v) + 2;
-	for (int i = 0, y = y0, xx = 1; i < n && y < v->lines - 1; i++) {
-		int len = (int)strlen(lines[i]);
-
-		if (!lines[i][0])
-			continue;
-		if (xx > 1 && xx + len > v->cols - 1) {
-			y++;
-			xx = 1;
-			if (y >= v->lines - 1)
-				break;
-		}
-		mvwaddnstr(w, y, xx, lines[i], v->cols - 1 - xx);
-		xx += len + 3;
-	}
-}
-
-static void dh_values(const struct view *v, WINDOW *w)
-{
-	struct dh_state *st = v->state;
-	const struct histogram *h = &st->s_h;
-	const struct vstats *vs = &st->s_vs;
-	int width = dh_plot_w(v), height = dh_plot_h(v), n = 0, zero_col = -1;
-	char lines[20][64], lo[24], hi[24], a[24];
-	double *col = calloc((size_t)width, sizeof(double));
-	struct err_metrics m;
-
-	if (!col)
-		return;
-	for (int c = 0; c < width; c++) {
-		unsigned b0 = (unsigned)((uint64_t)c * h->nbins / (unsigned)width);
-		unsigned b1 = (unsigned)((uint64_t)(c + 1) * h->nbins /
-					 (unsigned)width);
-
-		if (b1 <= b0)
-			b1 = b0 + 1;
-		for (unsigned k = b0; k < b1 && k < h->nbins; k++)
-			col[c] += (double)h->counts[k];
-	}
-	w_plot(w, v->env, H_ROWS_ABOVE, 1, col, width, height, st->log);
-	free(col);
-	if (h->hi > h->lo && h->lo < 0 && h->hi > 0)
-		zero_col = (int)((0 - h->lo) / (h->hi - h->lo) * width);
-	num(h->lo, lo, sizeof(lo));
-	num(h->hi, hi, sizeof(hi));
-	w_axis(w, v->env, H_ROWS_ABOVE + height, 1, width, zero_col, lo, "0",
-	       hi);
-
-	err_acc_finish(&st->s_acc, &m);
-	fig(a, sizeof(a), "%.4g", m.rel_err);
-	snprintf(lines[n++], 64, "rel err  %s", a);
-	fig(a, sizeof(a), "%.2f", m.sqnr_db);
-	snprintf(lines[n++], 64, "SQNR dB  %s", a);
-	fig(a, sizeof(a), "%.6f", m.cosine);
-	snprintf(lines[n++], 64, "cosine   %s", a);
-	fig(a, sizeof(a), "%.4g", m.max_abs_err);
-	snprintf(lines[n++], 64, "max err  %s", a);
-	if (st->arg->p->change == PAIR_TRANSPOSED)
-		snprintf(lines[n++], 64, "B compared transposed");
-	lines[n++][0] = '\0';
-	snprintf(lines[n++], 64, "B - A:");
-	snprintf(lines[n++], 64, "count    %llu",
-		 (unsigned long long)vs->count);
-	num(vstats_mean(vs), a, sizeof(a));
-	snprintf(lines[n++], 64, "mean     %s", a);
-	num(vstats_std(vs), a, sizeof(a));
-	snprintf(lines[n++], 64, "std      %s", a);
-	num(vs->min, a, sizeof(a));
-	snprintf(lines[n++], 64, "min      %s", a);
-	num(vs->max, a, sizeof(a));
-	snprintf(lines[n++], 64, "max      %s", a);
-	snprintf(lines[n++], 64, "equal    %llu (%.2f%%)",
-		 (unsigned long long)vs->zeros,
-		 vs->count ? 100.0 * (double)vs->zeros / (double)vs->count : 0);
-	snprintf(lines[n++], 64, "NaN/Inf  %llu",
-		 (unsigned long long)(vs->nan + vs->inf));
-	snprintf(lines[n++], 64, "bins     %u%s", h->nbins,
-		 st->log ? ", log count" : "");
-	dh_panel(v, w, lines, n);
-}
-
-static void dh_draw(const struct view *v, WINDOW *w)
-{
-	static const struct w_hint hints[] = {
-		{ ACT_LOG, "log" },
-		{ ACT_BINS_MORE, "bins" },
-		{ ACT_BACK, "back" },
-		{ ACT_HELP, "help" },
-	};
-	struct dh_state *st = v->state;
-	const struct view_env *env = v->env;
-	enum job_state js = job_state(&st->job);
-
-	wattrset(w, env->attr[CR_TITLE]);
-	mvwhline(w, 0, 0, ' ', v->cols);
-	wmove(w, 0, 1);
-	w_text(w, env, &st->title, st->title.width < v->cols - 2 ?
-	       st->title.width : v->cols - 2, CROP_START, 0);
-	wattrset(w, env->attr[CR_COLUMNS]);
-	mvwhline(w, 1, 0, ' ', v->cols);
-	mvwaddnstr(w, 1, 1, st->log ? "difference B - A, log scale" :
-		   "difference B - A", v->cols - 2);
-	if (st->err[0]) {
-		struct text t;
-
-		wattrset(w, env->attr[CR_WARNING]);
-		if (text_make(&t, st->err, env->ascii) == 0) {
-			wmove(w, H_ROWS_ABOVE, 1);
-			w_text(w, env, &t, v->cols - 2, CROP_END, 0);
-			text_release(&t);
-		}
-	} else if (st->have) {
-		dh_values(v, w);
-	}
-	if (!st->err[0] && (js == JOB_QUEUED || js == JOB_RUNNING))
-		w_progress(v, w, st->have ? v->lines - 2 : H_ROWS_ABOVE + 1,
-			   "reading both tensors", job_done(&st->job));
-	w_status(v, w, NULL, NULL, hints, sizeof(hints) / sizeof(hints[0]));
-	wattrset(w, env->attr[CR_NORMAL]);
-	wmove(w, 0, 0);
-}
-
-static enum view_effect dh_act(struct view *v, enum action a)
-{
-	struct dh_state *st = v->state;
-	unsigned nb = st->bins ? st->bins : (unsigned)dh_plot_w(v);
-
-	switch (a) {
-	case ACT_LOG:
-		st->log = !st->log;
-		return VIEW_REDRAW;
-	case ACT_BINS_MORE:
-	case ACT_BINS_LESS:
-		nb = a == ACT_BINS_MORE ? nb * 2 : nb / 2;
-		if (nb < BINS_MIN)
-			nb = BINS_MIN;
-		if (nb > BINS_MAX)
-			nb = BINS_MAX;
-		st->bins = nb;
-		dh_want(v);
-		return VIEW_REDRAW;
-	case ACT_OPEN:
-	case ACT_EXPAND:
-		return VIEW_NONE;
-	default:
-		return VIEW_PASS;
-	}
-}
-
-static const enum action dh_actions[] = {
-	ACT_LOG, ACT_BINS_MORE, ACT_BINS_LESS, ACT_NONE,
-};
-
-static const struct view_ops view_diffhist_ops = {
-	.name = "difference",
-	.state_size = sizeof(struct dh_state),
-	.enter = dh_enter,
-	.draw = dh_draw,
-	.act = dh_act,
-	.leave = dh_leave,
-	.poll = dh_poll,
-	.actions = dh_actions,
 };

@@ -21,6 +21,12 @@
  * (|x| >= 65520): when the range comes within a factor 2 of float16's
  * largest value, +-65504 is marked on the axis and that count shown.
  * c opens the compare screen (views/compare.c) on the tensor.
+ *
+ * The same screen shows values that are not one tensor's, given as a
+ * struct hist_source (views/histogram.h): the difference B - A of a pair
+ * on the diff screen, with the pair's error figures above the statistics.
+ * Such values are computed by the source's own job and kept while the
+ * screen is open; rows and compare are a tensor's only.
  */
 #include "views/view.h"
 
@@ -36,6 +42,7 @@
 #include "quant/schemes.h"
 #include "quant/stats.h"
 #include "views/compare.h"
+#include "views/histogram.h"
 #include "views/units.h"
 #include "views/widgets.h"
 
@@ -55,10 +62,7 @@
 
 struct values {
 	unsigned nbins;		/* 0: none yet */
-	struct vstats vs;
-	struct histogram h;
-	uint64_t beyond;	/* finite values with |x - mean| > 6 std */
-	uint64_t f16_over;	/* |x| >= 65520: infinity as float16 */
+	struct hist_values hv;
 };
 
 struct rows {
@@ -83,7 +87,7 @@ static void cache_for(const struct model *m)
 		return;
 	if (cache.values)
 		for (size_t i = 0; i < cache.m->ntensors; i++) {
-			hist_release(&cache.values[i].h);
+			hist_release(&cache.values[i].hv.h);
 			free(cache.rows[i].absmax);
 		}
 	free(cache.values);
@@ -104,15 +108,18 @@ static void cache_for(const struct model *m)
 /* ---- the screen's state ---- */
 
 struct hist_state {
-	const struct tensor *t;
+	const struct hist_source *src;	/* what is shown */
+	struct hist_source tsrc;	/* a tensor's (src points here) */
+	const struct tensor *t;		/* NULL: another source */
 	size_t index;		/* of t in the model */
 	struct text title;
 	int log, by_rows;
 	unsigned bins;		/* asked for; 0: the plot's width */
-	/* the values job: reads t, req_bins; writes out_* */
+	/* the values job: src, req_bins; writes out */
 	struct job job;
 	unsigned req_bins;
 	struct values out;
+	struct values own;	/* shown, when src is not a tensor's */
 	/* the rows job */
 	struct job rows_job;
 	struct rows out_rows;
@@ -168,22 +175,21 @@ static int f16_headroom(const struct vstats *vs)
 	return vs->absmax >= GRID_F16_MAX / 2;
 }
 
-/* On the worker: statistics, histogram, then the values beyond 6 std and
- * past the float16 range. */
-static int values_run(struct job *j)
+/* A tensor's values, on the worker: statistics, histogram, then the
+ * values beyond 6 std and past the float16 range. */
+static int tensor_run(const void *ctx, unsigned nbins,
+		      const struct compute_ctl *pctl, struct hist_values *o,
+		      char *err, size_t errlen)
 {
-	struct hist_state *st = j->arg;
-	const struct model *m = cache.m;
+	const struct hist_state *st = ctx;
 	struct tensor_reader rd;
-	struct compute_ctl ctl = { 0, &j->cancel, progress_cb, j };
-	struct values *o = &st->out;
+	struct compute_ctl ctl = *pctl;
 	double sd;
 	int rc;
 
-	memset(o, 0, sizeof(*o));
-	tensor_reader_init(&rd, m, st->t);
-	rc = compute_stats(tensor_reader_read, &rd, st->t->params,
-			   st->req_bins, &ctl, &o->vs, &o->h);
+	tensor_reader_init(&rd, cache.m, st->t);
+	rc = compute_stats(tensor_reader_read, &rd, st->t->params, nbins,
+			   &ctl, &o->vs, &o->h);
 	sd = vstats_std(&o->vs);
 	if (rc == 0 && ((sd > 0 && isfinite(sd)) || f16_headroom(&o->vs))) {
 		struct beyond_arg b = { &rd, vstats_mean(&o->vs),
@@ -203,14 +209,29 @@ static int values_run(struct job *j)
 		}
 		free(b.count);
 	}
+	o->tail = 1;
 	if (rc < 0)
-		snprintf(j->err, sizeof(j->err), "%.250s",
+		snprintf(err, errlen, "%.250s",
 			 rd.failed ? rd.e.msg : "out of memory");
 	if (rc != 0)
 		hist_release(&o->h);
-	else
-		o->nbins = st->req_bins;
 	tensor_reader_release(&rd);
+	return rc;
+}
+
+/* On the worker: the source's values. */
+static int values_run(struct job *j)
+{
+	struct hist_state *st = j->arg;
+	struct compute_ctl ctl = { 0, &j->cancel, progress_cb, j };
+	struct values *o = &st->out;
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	rc = st->src->run(st->src->ctx, st->req_bins, &ctl, &o->hv, j->err,
+			  sizeof(j->err));
+	if (rc == 0)
+		o->nbins = st->req_bins;
 	return rc;
 }
 
@@ -287,6 +308,15 @@ static int rows_run(struct job *j)
 	return 0;
 }
 
+/* The result shown: the session's for a tensor, else the screen's own;
+ * NULL when out of memory. */
+static struct values *shown(struct hist_state *st)
+{
+	if (!st->t)
+		return &st->own;
+	return cache.values ? &cache.values[st->index] : NULL;
+}
+
 /* ---- geometry ---- */
 
 static int panel_w(const struct view *v)
@@ -326,13 +356,13 @@ static void want_values(struct view *v)
 	unsigned nb = bins_wanted(v);
 	enum job_state js = job_state(&st->job);
 
-	if (!cache.values || cache.values[st->index].nbins == nb)
+	if (!shown(st) || shown(st)->nbins == nb)
 		return;
 	if ((js == JOB_QUEUED || js == JOB_RUNNING) && st->req_bins == nb)
 		return;
 	v->env->job_stop(&st->job);
 	if (job_state(&st->job) == JOB_DONE && st->job.result == 0)
-		hist_release(&st->out.h);	/* a result never taken */
+		hist_release(&st->out.hv.h);	/* a result never taken */
 	st->req_bins = nb;
 	st->job.run = values_run;
 	st->job.arg = st;
@@ -345,8 +375,9 @@ static void want_rows(struct view *v)
 	struct hist_state *st = v->state;
 	enum job_state js = job_state(&st->rows_job);
 
-	if (!cache.rows || cache.rows[st->index].n || js == JOB_QUEUED ||
-	    js == JOB_RUNNING || (js == JOB_DONE && st->rows_job.result < 0))
+	if (!st->t || !cache.rows || cache.rows[st->index].n ||
+	    js == JOB_QUEUED || js == JOB_RUNNING ||
+	    (js == JOB_DONE && st->rows_job.result < 0))
 		return;
 	st->rows_job.run = rows_run;
 	st->rows_job.arg = st;
@@ -358,13 +389,13 @@ static enum view_effect hist_poll(struct view *v)
 	struct hist_state *st = v->state;
 	enum view_effect eff = VIEW_NONE;
 
-	if (!cache.values)
+	if (!shown(st))
 		return VIEW_NONE;
 	if (job_state(&st->job) == JOB_DONE && st->job.run) {
 		if (st->job.result == 0) {
-			struct values *c = &cache.values[st->index];
+			struct values *c = shown(st);
 
-			hist_release(&c->h);
+			hist_release(&c->hv.h);
 			*c = st->out;	/* the cache owns the bins now */
 			memset(&st->out, 0, sizeof(st->out));
 		} else if (st->job.result < 0) {
@@ -397,6 +428,22 @@ static enum view_effect hist_poll(struct view *v)
 
 /* ---- enter / leave ---- */
 
+/* Both entries: the title from src, then the first job. */
+static int hist_open(struct view *v, const struct hist_source *src,
+		     struct err *e)
+{
+	struct hist_state *st = v->state;
+
+	st->src = src;
+	if (text_make(&st->title, src->title ? src->title : "",
+		      v->env->ascii) < 0) {
+		err_set(e, "out of memory");
+		return -1;
+	}
+	hist_poll(v);
+	return 0;
+}
+
 static int hist_enter(struct view *v, const struct model *m, struct err *e)
 {
 	struct hist_state *st = v->state;
@@ -415,12 +462,25 @@ static int hist_enter(struct view *v, const struct model *m, struct err *e)
 	units_count(t->params, count, sizeof(count));
 	snprintf(buf, sizeof(buf), "%s  %s %s  %s values", t->name ? t->name : "",
 		 tensor_type_name(t), shape, count);
-	if (text_make(&st->title, buf, v->env->ascii) < 0) {
-		err_set(e, "out of memory");
+	st->tsrc.title = buf;	/* read by hist_open() only */
+	st->tsrc.what = "values";
+	st->tsrc.reading = "reading values";
+	st->tsrc.zeros = "zeros";
+	st->tsrc.run = tensor_run;
+	st->tsrc.ctx = st;
+	return hist_open(v, &st->tsrc, e);
+}
+
+static int source_enter(struct view *v, const struct model *m, struct err *e)
+{
+	const struct hist_source *src = v->arg;
+
+	(void)m;
+	if (!src || !src->run) {
+		err_set(e, "histogram: no values given");
 		return -1;
 	}
-	hist_poll(v);
-	return 0;
+	return hist_open(v, src, e);
 }
 
 static void hist_leave(struct view *v)
@@ -431,7 +491,8 @@ static void hist_leave(struct view *v)
 	v->env->job_stop(&st->rows_job);
 	if (job_state(&st->job) == JOB_DONE && st->job.run &&
 	    st->job.result == 0)
-		hist_release(&st->out.h);
+		hist_release(&st->out.hv.h);
+	hist_release(&st->own.hv.h);
 	if (job_state(&st->rows_job) == JOB_DONE && st->rows_job.run &&
 	    st->rows_job.result == 0)
 		free(st->out_rows.absmax);
@@ -440,46 +501,19 @@ static void hist_leave(struct view *v)
 
 /* ---- drawing ---- */
 
-/* A number in at most 10 characters: "0.0123", "-1.2e+05". */
-static void num(double x, char *buf, size_t n)
-{
-	if (isnan(x))
-		snprintf(buf, n, "-");
-	else if (x == 0)
-		snprintf(buf, n, "0");
-	else if (fabs(x) >= 1e-3 && fabs(x) < 1e5)
-		snprintf(buf, n, "%.4g", x);
-	else
-		snprintf(buf, n, "%.3g", x);
-}
-
 /* The statistics: beside the plot, or under it on narrow terminals. */
 static void draw_panel(const struct view *v, WINDOW *w, const char (*lines)[64],
 		       int n)
 {
-	int pw = panel_w(v), x, y0;
+	int pw = panel_w(v), y0 = ROWS_ABOVE + plot_h(v) + 2;
 
-	wattrset(w, v->env->attr[CR_NORMAL]);
-	if (pw) {
-		x = v->cols - pw;
-		for (int i = 0; i < n && ROWS_ABOVE + i < v->lines - 1; i++)
-			mvwaddnstr(w, ROWS_ABOVE + i, x, lines[i], pw - 1);
+	if (!pw) {
+		w_flow(v, w, y0, v->lines - 1 - y0, lines, n, 3);
 		return;
 	}
-	/* three lines under the axis labels, several entries per line */
-	y0 = ROWS_ABOVE + plot_h(v) + 2;
-	for (int i = 0, y = y0, xx = 1; i < n && y < v->lines - 1; i++) {
-		int len = (int)strlen(lines[i]);
-
-		if (xx > 1 && xx + len > v->cols - 1) {
-			y++;
-			xx = 1;
-			if (y >= v->lines - 1)
-				break;
-		}
-		mvwaddnstr(w, y, xx, lines[i], v->cols - 1 - xx);
-		xx += len + 3;
-	}
+	wattrset(w, v->env->attr[CR_NORMAL]);
+	for (int i = 0; i < n && ROWS_ABOVE + i < v->lines - 1; i++)
+		mvwaddnstr(w, ROWS_ABOVE + i, v->cols - pw, lines[i], pw - 1);
 }
 
 /*
@@ -490,70 +524,66 @@ static void f16_marks(const struct view *v, WINDOW *w, int y,
 		      const struct histogram *h)
 {
 	int width = plot_w(v);
+	struct w_mark m[2];
 
-	wattrset(w, v->env->attr[CR_WARNING]);
-	for (int sign = -1; sign <= 1; sign += 2) {
-		int c = grid_column(h->lo, h->hi, width, sign * GRID_F16_MAX);
-
-		if (c >= 0)
-			mvwaddch(w, y, 1 + c, '|');
+	for (int k = 0; k < 2; k++) {
+		m[k].col = grid_column(h->lo, h->hi, width,
+				       (k ? 1 : -1) * GRID_F16_MAX);
+		m[k].ch = '|';
+		m[k].role = CR_WARNING;
 	}
+	w_axis_marks(w, v->env, y, 1, width, m, 2);
 }
+
+/* "label   figure" into the next line of the panel. */
+#define LINE(...) snprintf(lines[n++], 64, __VA_ARGS__)
 
 static void draw_values(const struct view *v, WINDOW *w)
 {
 	struct hist_state *st = v->state;
-	const struct values *r = &cache.values[st->index];
+	const struct hist_values *r = &shown(st)->hv;
 	const struct histogram *h = &r->h;
-	int width = plot_w(v), height = plot_h(v), n = 0, zero_col = -1;
-	char lines[13][64], lo[24], hi[24], a[24], b[24];
-	double *col = calloc((size_t)width, sizeof(double));
 	const struct vstats *vs = &r->vs;
+	int width = plot_w(v), height = plot_h(v), n = 0;
+	char lines[HIST_FIGS + 13][64], a[24];
 	uint64_t finite = vs->count - vs->nan - vs->inf;
 
-	if (!col)
-		return;
-	/* bins to columns: a column sums the bins it covers */
-	grid_columns(h, col, width);
-	w_plot(w, v->env, ROWS_ABOVE, 1, col, width, height, st->log);
-	free(col);
-	if (h->hi > h->lo && h->lo < 0 && h->hi > 0)
-		zero_col = (int)((0 - h->lo) / (h->hi - h->lo) * width);
-	num(h->lo, lo, sizeof(lo));
-	num(h->hi, hi, sizeof(hi));
-	w_axis(w, v->env, ROWS_ABOVE + plot_h(v), 1, width, zero_col, lo, "0",
-	       hi);
-	if (f16_headroom(vs))
-		f16_marks(v, w, ROWS_ABOVE + plot_h(v), h);
+	w_hist_plot(w, v->env, ROWS_ABOVE, 1, h, width, height, st->log);
+	w_hist_axis(w, v->env, ROWS_ABOVE + height, 1, width, h);
+	if (r->tail && f16_headroom(vs))
+		f16_marks(v, w, ROWS_ABOVE + height, h);
 
-	snprintf(lines[n++], 64, "count   %llu", (unsigned long long)vs->count);
-	num(vs->min, a, sizeof(a));
-	snprintf(lines[n++], 64, "min     %s", a);
-	num(vs->max, a, sizeof(a));
-	snprintf(lines[n++], 64, "max     %s", a);
-	num(vstats_mean(vs), a, sizeof(a));
-	snprintf(lines[n++], 64, "mean    %s", a);
-	num(vstats_std(vs), a, sizeof(a));
-	snprintf(lines[n++], 64, "std     %s", a);
-	num(vs->absmax, a, sizeof(a));
-	snprintf(lines[n++], 64, "absmax  %s", a);
-	snprintf(lines[n++], 64, "zeros   %llu (%.2f%%)",
-		 (unsigned long long)vs->zeros,
-		 vs->count ? 100.0 * (double)vs->zeros / (double)vs->count : 0);
-	snprintf(lines[n++], 64, "NaN     %llu", (unsigned long long)vs->nan);
-	snprintf(lines[n++], 64, "Inf     %llu", (unsigned long long)vs->inf);
-	snprintf(lines[n++], 64, ">6 std  %llu (%.4f%%)",
-		 (unsigned long long)r->beyond,
-		 finite ? 100.0 * (double)r->beyond / (double)finite : 0);
-	if (f16_headroom(vs))
-		snprintf(lines[n++], 64, "f16 inf %llu (|x| >= 65520)",
-			 (unsigned long long)r->f16_over);
-	snprintf(lines[n++], 64, "bins    %u%s", h->nbins,
-		 st->log ? ", log count" : "");
-	num(h->nbins ? (h->hi - h->lo) / h->nbins : 0, b, sizeof(b));
-	snprintf(lines[n++], 64, "width   %s", b);
-	draw_panel(v, w, lines, n);
+	for (int i = 0; i < r->nfigs && i < HIST_FIGS; i++)
+		LINE("%s", r->figs[i]);
+	LINE("count   %llu", (unsigned long long)vs->count);
+	w_num(vs->min, a, sizeof(a));
+	LINE("min     %s", a);
+	w_num(vs->max, a, sizeof(a));
+	LINE("max     %s", a);
+	w_num(vstats_mean(vs), a, sizeof(a));
+	LINE("mean    %s", a);
+	w_num(vstats_std(vs), a, sizeof(a));
+	LINE("std     %s", a);
+	w_num(vs->absmax, a, sizeof(a));
+	LINE("absmax  %s", a);
+	LINE("%-7s %llu (%.2f%%)", st->src->zeros ? st->src->zeros : "zeros",
+	     (unsigned long long)vs->zeros,
+	     vs->count ? 100.0 * (double)vs->zeros / (double)vs->count : 0);
+	LINE("NaN     %llu", (unsigned long long)vs->nan);
+	LINE("Inf     %llu", (unsigned long long)vs->inf);
+	if (r->tail)
+		LINE(">6 std  %llu (%.4f%%)", (unsigned long long)r->beyond,
+		     finite ? 100.0 * (double)r->beyond / (double)finite : 0);
+	if (r->tail && f16_headroom(vs))
+		LINE("f16 inf %llu (|x| >= 65520)",
+		     (unsigned long long)r->f16_over);
+	LINE("bins    %u%s", h->nbins, st->log ? ", log count" : "");
+	w_num(h->nbins ? (h->hi - h->lo) / h->nbins : 0, a, sizeof(a));
+	LINE("width   %s", a);
+	draw_panel(v, w, (const char (*)[64])lines, n);
 }
+
+#undef LINE
 
 static int cmp_float_desc(const void *a, const void *b)
 {
@@ -602,9 +632,9 @@ static void draw_rows(const struct view *v, WINDOW *w)
 	median = nf ? sorted[nf / 2] : NAN;
 	snprintf(lines[n++], 64, "rows    %llu x %llu",
 		 (unsigned long long)r->n, (unsigned long long)st->row_len);
-	num(median, a, sizeof(a));
+	w_num(median, a, sizeof(a));
 	snprintf(lines[n++], 64, "median  %s", a);
-	num(nf ? sorted[0] : NAN, a, sizeof(a));
+	w_num(nf ? sorted[0] : NAN, a, sizeof(a));
 	snprintf(lines[n++], 64, "max     %s", a);
 	if (nf && median > 0)
 		snprintf(lines[n++], 64, "max     %.3gx the median",
@@ -631,7 +661,7 @@ static void draw_rows(const struct view *v, WINDOW *w)
 		if (best == r->n)
 			break;
 		top[k] = best;
-		num(r->absmax[best], a, sizeof(a));
+		w_num(r->absmax[best], a, sizeof(a));
 		if (median > 0)
 			snprintf(lines[n++], 64, "  %-7llu %-9s %.3gx",
 				 (unsigned long long)best, a,
@@ -646,42 +676,36 @@ static void draw_rows(const struct view *v, WINDOW *w)
 
 static void hist_draw(const struct view *v, WINDOW *w)
 {
-	static const struct w_hint hints[] = {
+	static const struct w_hint tensor_hints[] = {
 		{ ACT_LOG, "log" },
 		{ ACT_ROWS, "rows" },
 		{ ACT_BINS_MORE, "bins" },
 		{ ACT_COMPARE, "compare" },
 		{ ACT_BACK, "back" },
 		{ ACT_HELP, "help" },
+	}, hints[] = {
+		{ ACT_LOG, "log" },
+		{ ACT_BINS_MORE, "bins" },
+		{ ACT_BACK, "back" },
+		{ ACT_HELP, "help" },
 	};
 	struct hist_state *st = v->state;
 	const struct view_env *env = v->env;
 	struct job *j = st->by_rows ? &st->rows_job : &st->job;
-	int have = cache.values && (st->by_rows ? cache.rows[st->index].n > 0 :
-				    cache.values[st->index].nbins > 0);
+	int have = shown(st) && (st->by_rows ? cache.rows[st->index].n > 0 :
+				 shown(st)->nbins > 0);
 	char mode[64];
 
-	wattrset(w, env->attr[CR_TITLE]);
-	mvwhline(w, 0, 0, ' ', v->cols);
-	wmove(w, 0, 1);
-	w_text(w, env, &st->title, st->title.width < v->cols - 2 ?
-	       st->title.width : v->cols - 2, CROP_START, 0);
+	w_title_text(v, w, &st->title);
 	wattrset(w, env->attr[CR_COLUMNS]);
 	mvwhline(w, 1, 0, ' ', v->cols);
 	snprintf(mode, sizeof(mode), "%s%s",
-		 st->by_rows ? "absmax of each row" : "values",
+		 st->by_rows ? "absmax of each row" : st->src->what,
 		 st->log ? ", log scale" : "");
 	mvwaddnstr(w, 1, 1, mode, v->cols - 2);
 
 	if (st->err[0]) {
-		struct text t;
-
-		wattrset(w, env->attr[CR_WARNING]);
-		if (text_make(&t, st->err, env->ascii) == 0) {
-			wmove(w, ROWS_ABOVE, 1);
-			w_text(w, env, &t, v->cols - 2, CROP_END, 0);
-			text_release(&t);
-		}
+		w_message(v, w, ROWS_ABOVE, CR_WARNING, st->err);
 	} else if (st->by_rows && st->row_len == 0) {
 		wattrset(w, env->attr[CR_NORMAL]);
 		mvwaddnstr(w, ROWS_ABOVE, 1,
@@ -697,9 +721,14 @@ static void hist_draw(const struct view *v, WINDOW *w)
 	if (!st->err[0] && (job_state(j) == JOB_QUEUED ||
 			    job_state(j) == JOB_RUNNING))
 		w_progress(v, w, have ? v->lines - 2 : ROWS_ABOVE + 1,
-			   st->by_rows ? "reading rows" : "reading values",
+			   st->by_rows ? "reading rows" : st->src->reading,
 			   job_done(j));
-	w_status(v, w, NULL, NULL, hints, sizeof(hints) / sizeof(hints[0]));
+	if (st->t)
+		w_status(v, w, NULL, NULL, tensor_hints,
+			 sizeof(tensor_hints) / sizeof(tensor_hints[0]));
+	else
+		w_status(v, w, NULL, NULL, hints,
+			 sizeof(hints) / sizeof(hints[0]));
 	wattrset(w, env->attr[CR_NORMAL]);
 	wmove(w, 0, 0);
 }
@@ -736,6 +765,8 @@ static enum view_effect hist_act(struct view *v, enum action a)
 		st->log = !st->log;
 		return VIEW_REDRAW;
 	case ACT_ROWS:
+		if (!st->t)
+			return VIEW_NONE;
 		st->by_rows = !st->by_rows;
 		hist_poll(v);
 		return VIEW_REDRAW;
@@ -752,7 +783,7 @@ static enum view_effect hist_act(struct view *v, enum action a)
 		hist_poll(v);
 		return VIEW_REDRAW;
 	case ACT_COMPARE:
-		return compare_push(v);
+		return st->t ? compare_push(v) : VIEW_NONE;
 	case ACT_OPEN:
 	case ACT_EXPAND:
 		return VIEW_NONE;
@@ -775,4 +806,20 @@ const struct view_ops view_histogram_ops = {
 	.leave = hist_leave,
 	.poll = hist_poll,
 	.actions = hist_actions,
+};
+
+/* Values that are not a tensor's: no rows, nothing to compare. */
+static const enum action source_actions[] = {
+	ACT_LOG, ACT_BINS_MORE, ACT_BINS_LESS, ACT_NONE,
+};
+
+const struct view_ops view_histogram_of_ops = {
+	.name = "histogram",
+	.state_size = sizeof(struct hist_state),
+	.enter = source_enter,
+	.draw = hist_draw,
+	.act = hist_act,
+	.leave = hist_leave,
+	.poll = hist_poll,
+	.actions = source_actions,
 };

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "formats/model.h"
+#include "quant/grid.h"
 
 /* Zero-width characters kept after one base character (ncurses keeps at
  * most a few per cell). */
@@ -418,4 +419,98 @@ void w_axis(WINDOW *w, const struct view_env *env, int y, int x, int width,
 		mvwaddstr(w, y + 1, x + zero_col, mid);
 	if ((int)strlen(hi) + (int)strlen(lo) + 1 < width)
 		mvwaddstr(w, y + 1, x + width - (int)strlen(hi), hi);
+}
+
+void w_axis_marks(WINDOW *w, const struct view_env *env, int y, int x,
+		  int width, const struct w_mark *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].col < 0 || m[i].col >= width)
+			continue;
+		wattrset(w, env->attr[m[i].role]);
+		mvwaddch(w, y, x + m[i].col, (chtype)(unsigned char)m[i].ch);
+	}
+}
+
+void w_hist_plot(WINDOW *w, const struct view_env *env, int y, int x,
+		 const struct histogram *h, int width, int height, int log)
+{
+	double *col = calloc((size_t)width, sizeof(double));
+
+	if (!col)
+		return;
+	grid_columns(h, col, width);
+	w_plot(w, env, y, x, col, width, height, log);
+	free(col);
+}
+
+void w_hist_axis(WINDOW *w, const struct view_env *env, int y, int x,
+		 int width, const struct histogram *h)
+{
+	char lo[24], hi[24];
+	int zero = -1;
+
+	if (h->lo < 0 && h->hi > 0)
+		zero = grid_column(h->lo, h->hi, width, 0);
+	w_num(h->lo, lo, sizeof(lo));
+	w_num(h->hi, hi, sizeof(hi));
+	w_axis(w, env, y, x, width, zero, lo, "0", hi);
+}
+
+void w_num(double v, char *buf, size_t n)
+{
+	if (isnan(v))
+		snprintf(buf, n, "-");
+	else if (isinf(v))
+		snprintf(buf, n, v > 0 ? "inf" : "-inf");
+	else if (v == 0)
+		snprintf(buf, n, "0");
+	else if (fabs(v) >= 1e-3 && fabs(v) < 1e5)
+		snprintf(buf, n, "%.4g", v);
+	else
+		snprintf(buf, n, "%.3g", v);
+}
+
+void w_flow(const struct view *v, WINDOW *w, int y, int rows,
+	    const char (*e)[64], int n, int gap)
+{
+	int x = 1, end = y + rows;
+
+	wattrset(w, v->env->attr[CR_NORMAL]);
+	for (int i = 0; i < n && y < end; i++) {
+		int len = (int)strlen(e[i]);
+
+		if (!len)
+			continue;
+		if (x > 1 && x + len > v->cols - 1) {
+			y++;
+			x = 1;
+			if (y >= end)
+				break;
+		}
+		mvwaddnstr(w, y, x, e[i], v->cols - 1 - x);
+		x += len + gap;
+	}
+}
+
+void w_message(const struct view *v, WINDOW *w, int y, enum role role,
+	       const char *s)
+{
+	struct text t;
+
+	wattrset(w, v->env->attr[role]);
+	if (text_make(&t, s, v->env->ascii) == 0) {
+		wmove(w, y, 1);
+		w_text(w, v->env, &t, v->cols - 2, CROP_END, 0);
+		text_release(&t);
+	}
+}
+
+void w_title_text(const struct view *v, WINDOW *w, const struct text *t)
+{
+	wattrset(w, v->env->attr[CR_TITLE]);
+	mvwhline(w, 0, 0, ' ', v->cols);
+	wmove(w, 0, 1);
+	w_text(w, v->env, t, t->width < v->cols - 2 ? t->width : v->cols - 2,
+	       CROP_START, 0);
 }

@@ -1,7 +1,8 @@
 /*
  * views/widgets.h - the drawing pieces every screen shares: text from a
  * file made safe and measured (struct text), cropping by display width,
- * bars in eighths of a cell, the title bar and the status line.
+ * bars in eighths of a cell, histograms with their axes and marks,
+ * numbers in a few columns, the title bar and the status line.
  *
  * Text from a file goes through text_make() once, when a view builds its
  * state; drawing it is then only a walk over code points whose widths are
@@ -16,6 +17,7 @@
 
 #include <curses.h>
 
+#include "quant/stats.h"
 #include "views/view.h"
 
 /* Space between columns. */
@@ -82,6 +84,49 @@ void w_plot(WINDOW *w, const struct view_env *env, int y, int x,
  */
 void w_axis(WINDOW *w, const struct view_env *env, int y, int x, int width,
 	    int zero_col, const char *lo, const char *mid, const char *hi);
+
+/* A mark on an axis: ch in role at column col (0: the axis's first). */
+struct w_mark {
+	int col;
+	char ch;
+	enum role role;
+};
+
+/* Marks m[0..n) on an axis of width columns that w_axis() drew at (y, x);
+ * those outside the axis are left out. */
+void w_axis_marks(WINDOW *w, const struct view_env *env, int y, int x,
+		  int width, const struct w_mark *m, size_t n);
+
+/* A histogram as a plot of width columns and height rows at (y, x): a
+ * column sums the bins it covers (quant/grid.h grid_columns()). */
+void w_hist_plot(WINDOW *w, const struct view_env *env, int y, int x,
+		 const struct histogram *h, int width, int height, int log);
+
+/* The axis of width columns at (y, x) under a plot of h: its range as
+ * labels, zero marked where it lies inside. */
+void w_hist_axis(WINDOW *w, const struct view_env *env, int y, int x,
+		 int width, const struct histogram *h);
+
+/* A number in at most 10 characters: "0.0123", "-1.2e+05", "-" for NaN,
+ * "inf". */
+void w_num(double v, char *buf, size_t n);
+
+/*
+ * Entries e[0..n) from (y, 1) on, several to a line gap columns apart,
+ * over at most rows lines (an entry that does not fit the line starts the
+ * next); empty entries are left out.
+ */
+void w_flow(const struct view *v, WINDOW *w, int y, int rows,
+	    const char (*e)[64], int n, int gap);
+
+/* A line of text from a file (an error message) at (y, 1) in role,
+ * cropped at its end. */
+void w_message(const struct view *v, WINDOW *w, int y, enum role role,
+	       const char *s);
+
+/* The title bar on line 0 showing t, cropped at its start (a tensor's
+ * name keeps its end). */
+void w_title_text(const struct view *v, WINDOW *w, const struct text *t);
 
 /*
  * The title bar on line 0: left (cropped at its end) then, if it fits,

@@ -83,8 +83,9 @@ EOF
 		no "diff: Enter" "no histogram with rel err $want_top_err" "$screen"
 	fi
 	keys '?'
-	if wait_for "This screen (difference)"; then
-		ok "diff: help on the difference screen"
+	if wait_for "This screen (histogram)" && wait_for "more bins" &&
+		! printf '%s\n' "$screen" | grep -q "compare"; then
+		ok "diff: help on the difference's histogram"
 	else
 		no "diff: help" "" "$screen"
 	fi
@@ -130,4 +131,64 @@ if [ -f "$demo/model.safetensors.index.json" ]; then
 			no "diff: bad B" "exit $rc" ;;
 	*) no "diff: bad B" "exit $rc: $err" ;;
 	esac
+fi
+
+# ---- the histogram of a transposed pair's difference ----
+# diff_shows_all FILE: the screen shows every line of FILE
+diff_shows_all() {
+	while read -r want; do
+		printf '%s\n' "$screen" | grep -qF -- "$want" || return 1
+	done <"$1"
+}
+
+# A: t.weight [40, 24]; B stores it [24, 40] with noise added to every row
+# of A but the first, so exactly the 24 values of that row are equal when
+# B is read back transposed.  numpy says what the panel must show.
+"$PY" - "$tmp/ta.safetensors" "$tmp/tb.safetensors" >"$tmp/tdiff.txt" <<'PYEOF'
+import json, struct, sys
+import numpy as np
+
+def write(path, name, x):
+    h = json.dumps({name: {"dtype": "F32", "shape": list(x.shape),
+                           "data_offsets": [0, x.nbytes]}}).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + x.tobytes())
+
+def num(x):     # views/widgets.c w_num()
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e5:
+        return "%.4g" % x
+    return "%.3g" % x
+
+rng = np.random.default_rng(3)
+a = rng.standard_normal((40, 24)).astype(np.float32)
+noise = (0.01 * rng.standard_normal((40, 24))).astype(np.float32)
+noise[0] = 0
+b = (a + noise).astype(np.float32)
+write(sys.argv[1], "t.weight", a)
+write(sys.argv[2], "t.weight", np.ascontiguousarray(b.T))
+d = b - a          # float32, as the screen subtracts
+print("min     " + num(d.min()))
+print("max     " + num(d.max()))
+print("equal   %d (%.2f%%)" % ((d == 0).sum(), 100.0 * (d == 0).sum() / d.size))
+PYEOF
+t_err=$("$QSCOPE" diff --json "$tmp/ta.safetensors" "$tmp/tb.safetensors" |
+	"$PY" -c 'import json, sys; p = json.load(sys.stdin)["pairs"][0]; print(p["changed"], "%.4g" % p["rel_err"])')
+start 120 40 -- "$tmp/ta.safetensors" "$tmp/tb.safetensors"
+if wait_for "1 pair" && [ "${t_err%% *}" = transposed ]; then
+	keys G Enter
+	if wait_for "t.weight  F32 [40, 24]→[24, 40]  960 values" &&
+		wait_for "B compared transposed" &&
+		wait_for "rel err  ${t_err#* }" && wait_for "count   960" &&
+		diff_shows_all "$tmp/tdiff.txt"; then
+		ok "diff: a transposed pair's difference (min, max, 24 equal) as numpy says"
+	else
+		no "diff: transposed difference" "want rel err ${t_err#* }, $(tr '\n' ',' <"$tmp/tdiff.txt")" "$screen"
+	fi
+	keys Q
+	wait_exit
+else
+	no "diff: transposed pair" "diff --json says '$t_err'" "$screen"
 fi
