@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "quant/bytes.h"
+#include "quant/encode.h"
 #include "quant/ggml.h"
 
 #define QNAN_BITS 0x7fc00000u
@@ -429,7 +430,6 @@ DEFINE_DECODER(decode_bf16, 2, rd_bf16)
  * decoder, so the floats are the same on every CPU.
  */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <cpuid.h>
 #include <immintrin.h>
 
 __attribute__((target("avx,f16c")))
@@ -461,32 +461,9 @@ static void decode_f16_f16c(const unsigned char *src, float *dst, size_t n)
 		decode_f16(src + 2 * i, dst + i, n - i);
 }
 
-/* 1 if the CPU has AVX and F16C and the OS saves the YMM registers
- * (CPUID leaf 1: ECX bits 27 OSXSAVE, 28 AVX, 29 F16C; XGETBV: XCR0
- * bits 1 and 2).  CPUID directly: not every compiler knows "f16c" for
- * __builtin_cpu_supports(). */
-static int have_f16c(void)
-{
-	static int known = -1;
-	int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
-
-	if (v < 0) {
-		unsigned a, b, c, d, lo, hi;
-
-		v = 0;
-		if (__get_cpuid(1, &a, &b, &c, &d) &&
-		    (c & (7u << 27)) == (7u << 27)) {
-			__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-			v = (lo & 6) == 6;
-		}
-		__atomic_store_n(&known, v, __ATOMIC_RELAXED);
-	}
-	return v;
-}
-
 static void decode_f16_best(const unsigned char *src, float *dst, size_t n)
 {
-	if (have_f16c())
+	if (cpu_has_f16c(0))
 		decode_f16_f16c(src, dst, n);
 	else
 		decode_f16(src, dst, n);

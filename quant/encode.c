@@ -91,7 +91,7 @@ static void bf16_avx2(const float *x, unsigned char *out, size_t n)
 
 /* CPUID leaf 1 ECX: OSXSAVE, AVX, F16C (bits 27-29); XCR0 saves the YMM
  * registers (bits 1, 2).  AVX2 from leaf 7 EBX bit 5. */
-static int cpu_has(int want_avx2)
+int cpu_has_f16c(int want_avx2)
 {
 	static int known = -1;
 	int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
@@ -117,7 +117,7 @@ static int cpu_has(int want_avx2)
 
 void encode_f16(const float *x, unsigned char *out, size_t n)
 {
-	if (cpu_has(0))
+	if (cpu_has_f16c(0))
 		f16_f16c(x, out, n);
 	else
 		f16_scalar(x, out, n);
@@ -125,12 +125,18 @@ void encode_f16(const float *x, unsigned char *out, size_t n)
 
 void encode_bf16(const float *x, unsigned char *out, size_t n)
 {
-	if (cpu_has(1))
+	if (cpu_has_f16c(1))
 		bf16_avx2(x, out, n);
 	else
 		bf16_scalar(x, out, n);
 }
 #else
+int cpu_has_f16c(int want_avx2)
+{
+	(void)want_avx2;
+	return 0;
+}
+
 void encode_f16(const float *x, unsigned char *out, size_t n)
 {
 	f16_scalar(x, out, n);

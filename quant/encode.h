@@ -18,4 +18,12 @@
 void encode_f16(const float *x, unsigned char *out, size_t n);
 void encode_bf16(const float *x, unsigned char *out, size_t n);
 
+/*
+ * What the CPU offers, asked once (CPUID, XGETBV): 1 if it has AVX and
+ * F16C and the OS saves the YMM registers (for want_avx2: AVX2 too).
+ * CPUID directly: not every compiler knows "f16c" for
+ * __builtin_cpu_supports().  quant/dtype.c decodes F16 with it too.
+ */
+int cpu_has_f16c(int want_avx2);
+
 #endif
