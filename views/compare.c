@@ -505,3 +505,20 @@ const struct view_ops view_compare_ops = {
 	.poll = cmp_poll,
 	.actions = cmp_actions,
 };
+
+const struct scheme *compare_default_scheme(const struct tensor *t)
+{
+	static const char *const names[] = { "q4_k", "int8", "f16" };
+	struct scheme_shape sh;
+
+	if (t->ndim > SCHEME_MAX_DIMS)
+		return NULL;
+	tensor_scheme_shape(t, &sh);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const struct scheme *s = scheme_find(names[i]);
+
+		if (s && !scheme_applies_to(s, t->dtype, &sh))
+			return s;
+	}
+	return NULL;
+}

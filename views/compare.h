@@ -21,4 +21,9 @@ struct compare_arg {
 
 extern const struct view_ops view_compare_ops;
 
+/* The scheme to compare a tensor with when the person has not chosen one:
+ * q4_k where it applies, else int8, else f16 (1-D tensors); NULL when
+ * none does. */
+const struct scheme *compare_default_scheme(const struct tensor *t);
+
 #endif

@@ -738,13 +738,8 @@ static void hist_draw(const struct view *v, WINDOW *w)
 static enum view_effect compare_push(struct view *v)
 {
 	struct hist_state *st = v->state;
-	const struct scheme *s = scheme_find("q4_k");
-	struct scheme_shape sh;
+	const struct scheme *s = compare_default_scheme(st->t);
 
-	tensor_scheme_shape(st->t, &sh);
-	if (!s || st->t->ndim > SCHEME_MAX_DIMS ||
-	    scheme_applies_to(s, st->t->dtype, &sh))
-		s = scheme_find("int8");
 	if (!s)
 		return VIEW_NONE;
 	st->cmp.m = cache.m;
