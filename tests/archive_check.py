@@ -28,25 +28,16 @@ import zipfile
 
 import numpy as np
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qstest  # noqa: E402
+from qstest import QSCOPE, finish, report  # noqa: E402
+
 TIMEOUT = 60
-passed = failed = 0
 
 DTYPES = {"f2": "F16", "f4": "F32", "f8": "F64", "i1": "I8", "i2": "I16",
           "i4": "I32", "i8": "I64", "u1": "U8", "u2": "U16", "u4": "U32",
           "u8": "U64", "b1": "BOOL"}
-
-
-def report(what, problems):
-    global passed, failed
-    if problems:
-        failed += 1
-        print("FAIL %s: %s%s" % (what, problems[0],
-                                 " (+%d more)" % (len(problems) - 1)
-                                 if len(problems) > 1 else ""))
-    else:
-        passed += 1
-        print("ok   %s" % what)
 
 
 def run(*args):
@@ -233,17 +224,9 @@ def npz_cases(tmp, rng):
 def write_safetensors(path, tensors):
     names = {np.dtype("<f4"): "F32", np.dtype("<f2"): "F16",
              np.dtype("<i8"): "I64"}
-    hdr, off, blobs = {"__metadata__": {"format": "pt"}}, 0, []
-    for n, a in tensors.items():
-        b = a.tobytes()
-        hdr[n] = {"dtype": names[a.dtype], "shape": list(a.shape),
-                  "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(hdr).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    qstest.write_safetensors(path, [(n, names[a.dtype], a.shape, a.tobytes())
+                                    for n, a in tensors.items()],
+                             {"format": "pt"})
 
 
 def archive_cases(tmp, rng):
@@ -402,8 +385,7 @@ def main():
         malformed_cases(tmp, tar)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(finish())
 
 
 if __name__ == "__main__":

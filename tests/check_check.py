@@ -19,28 +19,18 @@ exit status 1 if anything failed.
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qstest import QSCOPE, fail, finish, ok  # noqa: E402
+from qstest import write_safetensors as write_st  # noqa: E402
+
 TIMEOUT = 60
-passed = failed = 0
-
-
-def ok(what):
-    global passed
-    passed += 1
-    print("ok   " + what)
-
-
-def fail(what, why):
-    global failed
-    failed += 1
-    print("FAIL %s: %s" % (what, why))
 
 
 def to_bf16_bits(x):
@@ -51,23 +41,6 @@ def to_bf16_bits(x):
 
 def bf16_values(bits):
     return (bits.astype(np.uint32) << 16).view(np.float32)
-
-
-def write_st(path, tensors):
-    """tensors: [(name, dtype, shape, raw bytes)]"""
-    hdr, off, blobs = {}, 0, []
-    for name, dt, shape, raw in tensors:
-        hdr[name] = {"dtype": dt, "shape": list(shape),
-                     "data_offsets": [off, off + len(raw)]}
-        off += len(raw)
-        blobs.append(raw)
-    h = json.dumps(hdr).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def run(path, *opts):
@@ -288,8 +261,7 @@ def main():
         for dd in dirs:
             os.rmdir(os.path.join(root, dd))
     os.rmdir(tmp)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -17,22 +17,17 @@ import warnings
 
 import numpy as np
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qstest import Tally  # noqa: E402
+
 # Casting to FP16 is meant to overflow here; numpy warns about it.
 warnings.simplefilter("ignore", RuntimeWarning)
 
 demo = sys.argv[1] if len(sys.argv) > 1 else "demo/model"
 mkdemo = os.environ.get("MKDEMO", "build/mkdemo")
-passed = failed = 0
-
-
-def check(what, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   demo " + what)
-    else:
-        failed += 1
-        print("FAIL demo %s%s" % (what, ": " + why if why else ""))
+tally = Tally(prefix="demo ")
+check = tally.check
 
 
 V, H, L, I = 2048, 512, 4, 1376
@@ -135,5 +130,4 @@ if os.access(mkdemo, os.X_OK):
 else:
     check("generator is deterministic", False, "no %s" % mkdemo)
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(tally.finish())

@@ -33,35 +33,17 @@ import math
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
-FIXTURES = os.environ.get("QS_FIXTURES", "../shared/fixtures")
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qstest import FIXTURES, check, finish, run  # noqa: E402
+
 DEMO = "demo/model"
 TOL = 1e-6
-
-passed = 0
-failed = 0
-
-
-def check(name, cond, why=""):
-    global passed, failed
-    if cond:
-        print("ok   " + name)
-        passed += 1
-    else:
-        print("FAIL " + name + (": " + str(why) if why else ""))
-        failed += 1
-    sys.stdout.flush()
-
-
-def run(*args):
-    return subprocess.run([QSCOPE] + [str(a) for a in args],
-                          capture_output=True, text=True)
 
 
 def diff_json(*args):
@@ -401,8 +383,7 @@ def main():
         tests(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(finish())
 
 
 def tests(tmp):

@@ -26,16 +26,16 @@ Prints one line per case ("ok   what" / "FAIL what: why") and ends with
 """
 import json
 import os
-import random
 import resource
 import struct
-import subprocess
 import sys
 import tempfile
-import time
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
-FIXTURES = os.environ.get("QS_FIXTURES", "../shared/fixtures")
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qstest import (  # noqa: E402
+    FIXTURES, Tally, run_qscope, seeded_rng)
+
 TIMEOUT = 10            # seconds per run
 MAX_RSS_KB = 100 * 1024  # peak memory of any qscope run
 FIRST = 8               # array items list --json keeps
@@ -246,27 +246,8 @@ def compare(got, md, ts):
 # Running qscope
 # ---------------------------------------------------------------------------
 
-class Result:
-    def __init__(self, rc=None, out=b"", err=b"", why=None):
-        self.rc, self.out, self.err, self.why = rc, out, err, why
-
-    def problem(self):
-        if self.why:
-            return self.why
-        if self.rc is not None and self.rc < 0:
-            return "killed by signal %d" % -self.rc
-        return None
-
-
 def run(*args):
-    try:
-        p = subprocess.run([QSCOPE] + list(args), stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return Result(why="timed out after %d s" % TIMEOUT)
-    except OSError as e:
-        return Result(why="cannot run %s: %s" % (QSCOPE, e))
-    return Result(p.returncode, p.stdout, p.stderr)
+    return run_qscope(*args, timeout=TIMEOUT)
 
 
 def check_good(path, md, ts, args=("list", "--json")):
@@ -302,21 +283,6 @@ def check_error(path, frag, args=("list",), paths=None):
     if frag and frag.lower() not in msg.lower():
         p.append("message lacks %r: %r" % (frag, msg))
     return p, msg
-
-
-class Tally:
-    def __init__(self):
-        self.passed = self.failed = 0
-
-    def case(self, what, problems):
-        if problems:
-            self.failed += 1
-            more = " (+%d more)" % (len(problems) - 1) if len(problems) > 1 else ""
-            print("FAIL %s: %s%s" % (what, problems[0], more))
-        else:
-            self.passed += 1
-            print("ok   %s" % what)
-        sys.stdout.flush()
 
 
 # ---------------------------------------------------------------------------
@@ -670,15 +636,10 @@ def split_cases(tally, root):
 # ---------------------------------------------------------------------------
 
 def main():
-    arg = sys.argv[1] if len(sys.argv) > 1 else "1"
-    seed = int(time.time() * 1000) % 1000000 if arg == "random" else int(arg)
-    print("seed %d (rerun: %s %d)" % (seed, sys.argv[0], seed))
-    rng = random.Random(seed)
+    rng = seeded_rng()
     tally = Tally()
-    if not (os.path.isfile(QSCOPE) and os.access(QSCOPE, os.X_OK)):
-        tally.case("qscope binary", ["%s is not an executable file (set QSCOPE)" % QSCOPE])
-        print("%d passed, %d failed" % (tally.passed, tally.failed))
-        return 1
+    if not tally.have_qscope():
+        return tally.finish()
 
     with tempfile.TemporaryDirectory(prefix="qscope-gguf-") as root:
         n = 0
@@ -796,8 +757,7 @@ def main():
         tally.case("peak memory of every run: %d KB" % rss,
                    [] if rss < MAX_RSS_KB else ["%d KB, over %d KB" % (rss, MAX_RSS_KB)])
 
-    print("%d passed, %d failed" % (tally.passed, tally.failed))
-    return 1 if tally.failed else 0
+    return tally.finish()
 
 
 def first_data(b, version):

@@ -59,6 +59,8 @@ import zipfile
 import zlib
 
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qstest import check, finish  # noqa: E402
 
 QSCOPE = os.path.abspath(os.environ.get("QSCOPE", "./qscope"))
 FIX = os.environ.get("QS_FIXTURES", "../shared/fixtures")
@@ -70,18 +72,7 @@ ENV = dict(os.environ)
 ENV["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
                                              "quarantine_size_mb=16"]))
 
-passed = failed = 0
 START = time.time()
-
-
-def check(what, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   " + what)
-    else:
-        failed += 1
-        print("FAIL %s: %s" % (what, why))
 
 
 class Run:
@@ -732,8 +723,7 @@ def main():
             sp.to.close()
         for sp in sps:
             os.waitpid(sp.pid, 0)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(finish())
 
 
 main()

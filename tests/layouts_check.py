@@ -36,7 +36,6 @@ status 1 on any failure.  Files go to a temporary folder.
 import json
 import math
 import os
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -46,37 +45,14 @@ import numpy as np
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stats_check import expected as stats_expected  # noqa: E402
+from qstest import check, fail, finish, run_rc  # noqa: E402
+from qstest import write_safetensors as write_st  # noqa: E402
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
 TIMEOUT = 60
 NBINS = 97
 SEED = int(sys.argv[1]) if len(sys.argv) > 1 else 20261127
 RNG = np.random.default_rng(SEED)
 F32 = np.float32
-
-passed = failed = 0
-
-
-def ok(what):
-    global passed
-    passed += 1
-    print("ok   " + what)
-    sys.stdout.flush()
-
-
-def fail(what, why):
-    global failed
-    failed += 1
-    print("FAIL %s: %s" % (what, why))
-    sys.stdout.flush()
-
-
-def check(what, cond, why=""):
-    if cond:
-        ok(what)
-    else:
-        fail(what, why)
-    return cond
 
 
 # ---------------------------------------------------------------------------
@@ -94,19 +70,6 @@ def part(name, arr, dtype=None):
     arr = np.array(arr, order="C")  # keeps a 0-d array 0-d
     dt = dtype or NP_DTYPE[arr.dtype]
     return (name, dt, list(arr.shape), arr.astype(arr.dtype.newbyteorder("<")).tobytes())
-
-
-def write_st(path, parts):
-    header, blobs, at = {}, [], 0
-    for name, dt, shape, raw in parts:
-        header[name] = {"dtype": dt, "shape": shape,
-                        "data_offsets": [at, at + len(raw)]}
-        blobs.append(raw)
-        at += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
 
 
 def write_folder(path, parts, qc=None, shards=None):
@@ -520,12 +483,7 @@ def plain(name, arr, dtype=None):
 # ---------------------------------------------------------------------------
 
 def run(*args):
-    try:
-        p = subprocess.run([QSCOPE] + list(args), capture_output=True,
-                           text=True, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return None, "", "timed out"
-    return p.returncode, p.stdout, p.stderr
+    return run_rc(*args, timeout=TIMEOUT)
 
 
 def run_json(what, *args):
@@ -967,8 +925,7 @@ def main():
               rc == 2 and len(lines) == 1 and "g_idx" in err and "999" in err,
               "exit %s: %r" % (rc, err))
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

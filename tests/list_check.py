@@ -22,16 +22,15 @@ tests/malformed.py, so it lives in a module without side effects on import.
 import hashlib
 import json
 import os
-import random
 import re
 import struct
-import subprocess
 import sys
 import tempfile
-import time
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
-TIMEOUT = 10  # seconds per qscope run; a timeout is a failure
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qstest import Tally, run_qscope, seeded_rng  # noqa: E402
+
 
 # What list --json says in "format" for a single safetensors file.  A folder
 # may name its own format (the contract only says "str"); it must start
@@ -536,30 +535,6 @@ def random_folder(rng, root, label, with_index, extras=()):
 # Running qscope and comparing
 # ---------------------------------------------------------------------------
 
-class Result:
-    def __init__(self, rc=None, out=b"", err=b"", why=None):
-        self.rc, self.out, self.err, self.why = rc, out, err, why
-
-    def problem(self):
-        """Why the run itself failed (timeout, signal, not started), or None."""
-        if self.why:
-            return self.why
-        if self.rc < 0:
-            return "killed by signal %d; stderr %r" % (-self.rc, self.err[-300:])
-        return None
-
-
-def run_qscope(*args):
-    try:
-        p = subprocess.run([QSCOPE] + list(args), stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return Result(why="timed out after %d s" % TIMEOUT)
-    except OSError as e:
-        return Result(why="cannot run %s: %s" % (QSCOPE, e))
-    return Result(p.returncode, p.stdout, p.stderr)
-
-
 def sha_tree(path):
     """sha256 of a file, or of every file in a folder (with the file list)."""
     if os.path.isdir(path):
@@ -627,20 +602,29 @@ def compare_listing(got, path, expected, folder=False):
     return p
 
 
-def check_json_run(path, expected, folder=False):
-    """Run list --json PATH; problems (list of strings)."""
-    r = run_qscope("list", "--json", path)
+def listed(*args):
+    """qscope ARGS, which must exit 0 and print nothing on stderr: its
+    stdout (bytes; None if it did not exit 0) and the problems so far."""
+    r = run_qscope(*args)
     if r.problem():
-        return [r.problem()]
+        return None, [r.problem()]
     if r.rc != 0:
-        return ["exit status %d, stderr %r" % (r.rc, r.err.decode("utf-8", "replace").strip())]
+        return None, ["exit status %d, stderr %r" % (r.rc, r.err.decode("utf-8", "replace").strip())]
     p = []
     if r.err:
         p.append("exit 0 but stderr %r" % r.err.decode("utf-8", "replace")[:200])
+    return r.out, p
+
+
+def check_json_run(path, expected, folder=False):
+    """Run list --json PATH; problems (list of strings)."""
+    out, p = listed("list", "--json", path)
+    if out is None:
+        return p
     try:
-        got = json.loads(r.out.decode("utf-8"))
+        got = json.loads(out.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
-        return p + ["stdout is not JSON (%s): %r" % (e, r.out[:200])]
+        return p + ["stdout is not JSON (%s): %r" % (e, out[:200])]
     return p + compare_listing(got, path, expected, folder)
 
 
@@ -650,15 +634,10 @@ def dtype_mentioned(dtype, text):
 
 
 def check_human_run(path, expected):
-    r = run_qscope("list", path)
-    if r.problem():
-        return [r.problem()]
-    if r.rc != 0:
-        return ["exit status %d, stderr %r" % (r.rc, r.err.decode("utf-8", "replace").strip())]
-    p = []
-    if r.err:
-        p.append("exit 0 but stderr %r" % r.err.decode("utf-8", "replace")[:200])
-    text = r.out.decode("utf-8", "replace")
+    out, p = listed("list", path)
+    if out is None:
+        return p
+    text = out.decode("utf-8", "replace")
     if not text.strip():
         p.append("printed nothing")
     for dt in sorted({t["dtype"] for t in expected}):
@@ -741,27 +720,6 @@ def known_cases(rng):
 
 # ---------------------------------------------------------------------------
 
-class Tally:
-    def __init__(self):
-        self.passed = self.failed = 0
-
-    def case(self, what, problems):
-        if problems:
-            self.failed += 1
-            more = " (+%d more)" % (len(problems) - 1) if len(problems) > 1 else ""
-            print("FAIL %s: %s%s" % (what, problems[0], more))
-            for q in problems[1:6]:
-                print("       %s" % q)
-        else:
-            self.passed += 1
-            print("ok   %s" % what)
-        sys.stdout.flush()
-
-    def finish(self):
-        print("%d passed, %d failed" % (self.passed, self.failed))
-        return 1 if self.failed else 0
-
-
 def self_check(path, expected, folder):
     """The independent reader must accept what we wrote and agree with it."""
     try:
@@ -790,11 +748,8 @@ def changed(before, after):
 
 def main():
     # A fixed seed by default, so CI is repeatable; "random" for a new one.
-    arg = sys.argv[1] if len(sys.argv) > 1 else "1"
-    seed = int(time.time() * 1000) % 1000000 if arg == "random" else int(arg)
-    print("seed %d (rerun: %s %d)" % (seed, sys.argv[0], seed))
-    rng = random.Random(seed)
-    tally = Tally()
+    rng = seeded_rng()
+    tally = Tally(detail=5)
 
     with tempfile.TemporaryDirectory(prefix="qscope-list-") as root:
         todo = []  # (label, path, expected, is folder)
@@ -843,8 +798,7 @@ def main():
                 bad.append("%s: %s" % (label, q))
         tally.case("independent reader accepts all %d generated inputs" % len(todo), bad)
 
-        if not (os.path.isfile(QSCOPE) and os.access(QSCOPE, os.X_OK)):
-            tally.case("qscope binary", ["%s is not an executable file (set QSCOPE)" % QSCOPE])
+        if not tally.have_qscope():
             return tally.finish()
 
         for label, path, exp, folder in todo:

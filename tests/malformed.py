@@ -34,14 +34,14 @@ import random
 import struct
 import sys
 import tempfile
-import time
 
 sys.dont_write_bytecode = True  # never write __pycache__ into the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from list_check import (  # noqa: E402
-    Bad, FILE_7_7, FILE_7_7_HEADER, INDEX_NAME, QSCOPE, Tally, compare_listing,
+    Bad, FILE_7_7, FILE_7_7_HEADER, INDEX_NAME, compare_listing,
     make_file, nbytes_of, read_folder, read_safetensors, run_qscope, sha_tree,
     shard_name)
+from qstest import Tally, seeded_rng  # noqa: E402
 
 # rule -> fragment the one-line message must contain (case-insensitive); a
 # tuple means any one of them.
@@ -519,14 +519,9 @@ def check_flip(path, data):
 
 def main():
     # A fixed seed by default, so CI is repeatable; "random" for a new one.
-    arg = sys.argv[1] if len(sys.argv) > 1 else "1"
-    seed = int(time.time() * 1000) % 1000000 if arg == "random" else int(arg)
-    print("seed %d (rerun: %s %d)" % (seed, sys.argv[0], seed))
-    rng = random.Random(seed)
-    tally = Tally()
-    have_qscope = os.path.isfile(QSCOPE) and os.access(QSCOPE, os.X_OK)
-    if not have_qscope:
-        tally.case("qscope binary", ["%s is not an executable file (set QSCOPE)" % QSCOPE])
+    rng = seeded_rng()
+    tally = Tally(detail=5)
+    have_qscope = tally.have_qscope()
 
     with tempfile.TemporaryDirectory(prefix="qscope-malformed-") as root:
         # A good file and a good folder first: the builders are right, and

@@ -50,28 +50,12 @@ import time
 
 import numpy as np
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
-FIXTURES = os.environ.get("QS_FIXTURES", "../shared/fixtures")
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qstest import (  # noqa: E402
+    FIXTURES, QSCOPE, check, finish, quantize_plan, run, write_text)
+
 DEMO = "demo/model"
-
-passed = 0
-failed = 0
-
-
-def check(name, cond, why=""):
-    global passed, failed
-    if cond:
-        print("ok   " + name)
-        passed += 1
-    else:
-        print("FAIL " + name + (": " + str(why) if why != "" else ""))
-        failed += 1
-    sys.stdout.flush()
-
-
-def run(*args, **kw):
-    return subprocess.run([QSCOPE] + list(args), capture_output=True,
-                          text=True, **kw)
 
 
 def sha256_tree(path):
@@ -422,13 +406,6 @@ def rmse(x, y):
     return float(np.sqrt(np.mean((y[f] - x[f]) ** 2))) if f.any() else 0.0
 
 
-def write_plan(d, name, text):
-    p = os.path.join(d, name)
-    with open(p, "w") as f:
-        f.write(text)
-    return p
-
-
 # ---- the checks ----
 
 PLAN_CT = """# compressed-tensors, FP8 and casts
@@ -458,7 +435,7 @@ PLAN_MIX = """*.mlp.down_proj.*   fp4
 
 
 def check_demo_ct(tmp, src):
-    plan = write_plan(tmp, "ct.plan", PLAN_CT)
+    plan = write_text(tmp, "ct.plan", PLAN_CT)
     out = os.path.join(tmp, "ct.safetensors")
     t0 = time.time()
     r = run("quantize", DEMO, "--plan", plan, "-o", out)
@@ -564,7 +541,7 @@ def check_demo_ct(tmp, src):
 
 
 def check_demo_bnb(tmp, src):
-    plan = write_plan(tmp, "bnb.plan", PLAN_BNB)
+    plan = write_text(tmp, "bnb.plan", PLAN_BNB)
     out = os.path.join(tmp, "bnbdir")
     r = run("quantize", DEMO, "--plan", plan, "-o", out + "/")
     check("bnb: quantize to a folder exits 0", r.returncode == 0, r.stderr)
@@ -648,11 +625,10 @@ def check_demo_bnb(tmp, src):
 
 
 def check_demo_mix(tmp, src):
-    plan = write_plan(tmp, "mix.plan", PLAN_MIX)
+    plan = write_text(tmp, "mix.plan", PLAN_MIX)
     out = os.path.join(tmp, "mix.safetensors")
-    r = run("quantize", DEMO, "--plan", plan, "-o", out)
-    check("mix: fp4, nf4, fp8-e5m2, tf32 to one file exits 0",
-          r.returncode == 0, r.stderr)
+    r = quantize_plan("mix: fp4, nf4, fp8-e5m2, tf32 to one file exits 0",
+                      DEMO, plan, out)
     if r.returncode:
         return
     check("mix: says why no quantization_config",
@@ -703,11 +679,10 @@ def check_fixture_kinds(tmp):
     if not os.path.exists(path):
         check("fixture st-all-dtypes present", False, path)
         return
-    plan = write_plan(tmp, "all.plan", "f64 f32\nf32 bf16\nf8_* f16\n* bf16\n")
+    plan = write_text(tmp, "all.plan", "f64 f32\nf32 bf16\nf8_* f16\n* bf16\n")
     out = os.path.join(tmp, "all.safetensors")
     before = sha256_tree(path)
-    r = run("quantize", path, "--plan", plan, "-o", out)
-    check("all-dtypes: exits 0", r.returncode == 0, r.stderr)
+    r = quantize_plan("all-dtypes: exits 0", path, plan, out)
     if r.returncode:
         return
     src, m = Model(path), Model(out)
@@ -740,11 +715,10 @@ def check_requantize(tmp, ct_out):
     'f32' writes the values qscope reads through the layout."""
     if not ct_out:
         return
-    keep = write_plan(tmp, "keepall.plan", "*  keep\n")
+    keep = write_text(tmp, "keepall.plan", "*  keep\n")
     out = os.path.join(tmp, "re-keep.safetensors")
-    r = run("quantize", ct_out, "--plan", keep, "-o", out)
-    check("requantize: a compressed-tensors input kept whole, exits 0",
-          r.returncode == 0 and "verified:" in r.stdout, r.stderr)
+    r = quantize_plan("requantize: a compressed-tensors input kept whole, "
+                      "exits 0", ct_out, keep, out, "verified:")
     if r.returncode:
         return
     a, b = Model(ct_out), Model(out)
@@ -752,11 +726,10 @@ def check_requantize(tmp, ct_out):
             or a.dtype(k) != b.dtype(k) or a.shape(k) != b.shape(k)]
     check("requantize: every stored part byte-identical",
           not diff and set(a.where) == set(b.where), diff[:4])
-    f32 = write_plan(tmp, "f32.plan", "*norm* keep\n*  f32\n")
+    f32 = write_text(tmp, "f32.plan", "*norm* keep\n*  f32\n")
     out = os.path.join(tmp, "re-f32.safetensors")
-    r = run("quantize", ct_out, "--plan", f32, "-o", out)
-    check("requantize: f32 from a compressed-tensors input, exits 0",
-          r.returncode == 0 and "verified:" in r.stdout, r.stderr)
+    r = quantize_plan("requantize: f32 from a compressed-tensors input, "
+                      "exits 0", ct_out, f32, out, "verified:")
     if r.returncode:
         return
     b = Model(out)
@@ -784,11 +757,10 @@ def check_torch_views(tmp):
     if not os.path.exists(path):
         check("torch views fixture present", False, path)
         return
-    plan = write_plan(tmp, "keep.plan", "*  keep\n")
+    plan = write_text(tmp, "keep.plan", "*  keep\n")
     out = os.path.join(tmp, "views.safetensors")
-    r = run("quantize", path, "--plan", plan, "-o", out)
-    check("torch views: exits 0, verified", r.returncode == 0 and
-          "verified:" in r.stdout, r.stderr)
+    r = quantize_plan("torch views: exits 0, verified", path, plan, out,
+                      "verified:")
     if r.returncode:
         return
     m = Model(out)
@@ -800,7 +772,7 @@ def check_torch_views(tmp):
 
 
 def check_refusals(tmp, demo_hash, ct_out):
-    plan = write_plan(tmp, "ok.plan", "* int8\n")
+    plan = write_text(tmp, "ok.plan", "* int8\n")
     if ct_out:
         h = sha256_tree(ct_out)
         r = run("quantize", DEMO, "--plan", os.path.join(tmp, "ct.plan"),
@@ -821,13 +793,13 @@ def check_refusals(tmp, demo_hash, ct_out):
     r = run("quantize", DEMO, "--plan", plan, "-o", DEMO, "--force")
     check("OUT the input folder: refused", one_line_error(r) and
           "input" in r.stderr, r.stderr)
-    bad = write_plan(tmp, "bad.plan", "# ok\n*.mlp.*  int4\n* f16\n")
+    bad = write_text(tmp, "bad.plan", "# ok\n*.mlp.*  int4\n* f16\n")
     out = os.path.join(tmp, "never.safetensors")
     r = run("quantize", DEMO, "--plan", bad, "-o", out)
     check("plan error names file and line", one_line_error(r) and
           r.stderr.strip() == "qscope: %s:2: unknown scheme 'int4' (see 'qscope schemes'; 'keep' keeps the stored dtype)" % bad
           and not os.path.exists(out), r.stderr)
-    gg = write_plan(tmp, "gg.plan", "*norm* keep\n* q4_k\n")
+    gg = write_text(tmp, "gg.plan", "*norm* keep\n* q4_k\n")
     r = run("quantize", DEMO, "--plan", gg, "-o", out)
     check("a GGUF block type to safetensors: refused with the plan line",
           one_line_error(r) and ("%s:2: q4_k" % gg) in r.stderr and
@@ -874,7 +846,7 @@ def check_sigint(tmp):
         for i in range(2):
             f.write(rng.standard_normal(n, dtype=np.float32).tobytes())
     h = sha256_tree(big)
-    plan = write_plan(tmp, "big.plan", "* nf4-dq\n")
+    plan = write_text(tmp, "big.plan", "* nf4-dq\n")
     d = os.path.join(tmp, "sig")
     os.mkdir(d)
     out = os.path.join(d, "o.safetensors")
@@ -975,11 +947,10 @@ def check_gguf(tmp):
         check("gguf fixtures present", False, f32)
         return
     h = sha256_tree(f32)
-    plan = write_plan(tmp, "g.plan", "*_norm.*  keep\n*  q8_0\n")
+    plan = write_text(tmp, "g.plan", "*_norm.*  keep\n*  q8_0\n")
     out = os.path.join(tmp, "g.gguf")
-    r = run("quantize", f32, "--plan", plan, "-o", out)
-    check("gguf: quantize --plan to GGUF exits 0 and is verified",
-          r.returncode == 0 and "verified:" in r.stdout, r.stderr)
+    r = quantize_plan("gguf: quantize --plan to GGUF exits 0 and is verified",
+                      f32, plan, out, "verified:")
     if r.returncode:
         return
     mine, theirs, src = gguf_tensors(out), gguf_tensors(f32), gguf_tensors(ref)
@@ -994,8 +965,8 @@ def check_gguf(tmp):
     check("gguf: Q8_0 tensors byte-identical to llama-quantize's, norms kept",
           not bad and len(mine) == len(src), bad)
     check("gguf: input unchanged", sha256_tree(f32) == h, "")
-    plan2 = write_plan(tmp, "g2.plan", "*.attn_q.*  nf4\n* q8_0\n")
-    plan3 = write_plan(tmp, "g3.plan", "*.attn_q.*  nf4\n*_norm* keep\n* bf16\n")
+    plan2 = write_text(tmp, "g2.plan", "*.attn_q.*  nf4\n* q8_0\n")
+    plan3 = write_text(tmp, "g3.plan", "*.attn_q.*  nf4\n*_norm* keep\n* bf16\n")
     r = run("quantize", f32, "--plan", plan2, "-o", os.path.join(tmp, "g2.gguf"))
     check("gguf: a scheme GGUF cannot hold is refused with its plan line",
           one_line_error(r) and ("%s:1: nf4" % plan2) in r.stderr and
@@ -1009,7 +980,7 @@ def check_llama(tmp):
     f32 = os.path.join(FIXTURES, "gguf", "tiny-llama-f32.gguf")
     if not os.path.exists(f32):
         return
-    plan = write_plan(tmp, "l.plan", """token_embd.*    q8_0
+    plan = write_text(tmp, "l.plan", """token_embd.*    q8_0
 *_norm*         keep
 *.attn_v.*      q6_k
 blk.1.*         q5_k
@@ -1046,7 +1017,7 @@ blk.1.*         q5_k
                 break
         got[name] = t
     check("llama-quantize: the regexes pick the plan's types", got == want, got)
-    plan2 = write_plan(tmp, "l2.plan", "*.ffn_*  q4_0\n*  bf16\n")
+    plan2 = write_text(tmp, "l2.plan", "*.ffn_*  q4_0\n*  bf16\n")
     r = run("plan", "--llama-quantize", plan2, f32)
     line = r.stdout.strip()
     check("llama-quantize: an unquantized default becomes Q8_0 plus a last '.*' override",
@@ -1062,8 +1033,7 @@ blk.1.*         q5_k
 def main():
     if not os.path.isdir(DEMO):
         check("demo checkpoint present (run make)", False, DEMO)
-        print("%d passed, %d failed" % (passed, failed))
-        return 1
+        return finish()
     demo_hash = sha256_tree(DEMO)
     src = Model(DEMO)
     tmp = tempfile.mkdtemp(prefix="qscope-plan-")
@@ -1082,8 +1052,7 @@ def main():
               leftovers(tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -35,27 +35,11 @@ import tempfile
 import time
 from array import array
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
-FIXTURES = os.environ.get("QS_FIXTURES", "../shared/fixtures")
-
-passed = 0
-failed = 0
-
-
-def check(name, cond, why=""):
-    global passed, failed
-    if cond:
-        print("ok   " + name)
-        passed += 1
-    else:
-        print("FAIL " + name + (": " + why if why else ""))
-        failed += 1
-    sys.stdout.flush()
-
-
-def run(*args, **kw):
-    return subprocess.run([QSCOPE] + list(args), capture_output=True,
-                          text=True, **kw)
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qstest import (  # noqa: E402
+    FIXTURES, QSCOPE, check, finish, quantize_plan, run, write_safetensors,
+    write_text)
 
 
 def sha256(path):
@@ -266,8 +250,7 @@ def main():
         checks(tmp, gg, master)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 def same_as_llama(out, ref_path, label):
@@ -453,15 +436,10 @@ def same_type_checks(tmp, gg):
     q6 = os.path.join(gg, "tiny-llama-f32.Q6_K.gguf")
     if not os.path.exists(q6):
         return
-    plan = os.path.join(tmp, "q6.plan")
-    with open(plan, "w") as f:
-        f.write("* q6_k\n")
+    plan = write_text(tmp, "q6.plan", "* q6_k\n")
     out = os.path.join(tmp, "q6.gguf")
-    r = run("quantize", q6, "--plan", plan, "-o", out)
-    ok = r.returncode == 0 and "verified:" in r.stdout
-    check("--plan q6_k on a Q6_K GGUF: exit 0, verified", ok,
-          "exit %d: %s" % (r.returncode, r.stderr[-300:]))
-    if ok:
+    if quantize_plan("--plan q6_k on a Q6_K GGUF: exit 0, verified",
+                     q6, plan, out, "verified:").passed:
         got, ref = GGUF(out), GGUF(q6)
         diff = [n for n, _, _, _ in ref.tensors if got.data(n) != ref.data(n)]
         check("--plan q6_k on a Q6_K GGUF: every tensor copied byte for byte",
@@ -478,18 +456,10 @@ def st_header(path):
 
 
 def st_write(path, tensors):
-    import json
-    hdr, off, data = {}, 0, []
-    for name, rows, cols, seed in tensors:
-        b = f32_rows(rows, cols, seed)
-        hdr[name] = {"dtype": "F32", "shape": [rows, cols],
-                     "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        data.append(b)
-    h = json.dumps(hdr).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(data))
+    """F32 tensors, each (name, rows, cols, seed of its values)."""
+    write_safetensors(path, [(name, "F32", [rows, cols],
+                              f32_rows(rows, cols, seed))
+                             for name, rows, cols, seed in tensors])
 
 
 def sharded_checks(tmp):
@@ -510,16 +480,11 @@ def sharded_checks(tmp):
             wm[t[0]] = fn
     with open(os.path.join(src, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {}, "weight_map": wm}, f)
-    plan = os.path.join(tmp, "sh.plan")
-    with open(plan, "w") as f:
-        f.write("*.weight int8\n")
+    plan = write_text(tmp, "sh.plan", "*.weight int8\n")
 
     one = os.path.join(tmp, "one.safetensors")
-    r = run("quantize", src, "--plan", plan, "-o", one)
-    ok = r.returncode == 0 and "files: 1," in r.stdout
-    check("sharded input, -o x.safetensors: exit 0, one file", ok,
-          "exit %d: %s %s" % (r.returncode, r.stdout[-200:], r.stderr[-200:]))
-    if ok:
+    if quantize_plan("sharded input, -o x.safetensors: exit 0, one file",
+                     src, plan, one, "files: 1,").passed:
         names = set(st_header(one))
         check("sharded input, -o x.safetensors: every tensor in the one "
               "file, no index beside it",
@@ -529,11 +494,8 @@ def sharded_checks(tmp):
               repr(sorted(names)))
 
     folder = os.path.join(tmp, "sharded-out") + "/"
-    r = run("quantize", src, "--plan", plan, "-o", folder)
-    ok = r.returncode == 0 and "files: 3," in r.stdout
-    check("sharded input, -o FOLDER/: exit 0, two shards and an index", ok,
-          "exit %d: %s %s" % (r.returncode, r.stdout[-200:], r.stderr[-200:]))
-    if ok:
+    if quantize_plan("sharded input, -o FOLDER/: exit 0, two shards and an "
+                     "index", src, plan, folder, "files: 3,").passed:
         with open(folder + "model.safetensors.index.json") as f:
             got = json.load(f)["weight_map"]
         where = {k.split("_packed")[0].split("_scale")[0]

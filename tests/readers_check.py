@@ -48,25 +48,15 @@ import zlib
 import numpy as np
 import torch
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qstest  # noqa: E402
+from qstest import QSCOPE, finish, report  # noqa: E402
+
 TIMEOUT = 300
 # The large deflated member's size; the sanitizer run asks for a smaller
 # one (still well past the 64 MiB kept in memory), for time.
 BIG_MB = int(os.environ.get("QS_READERS_BIG_MB", "300"))
-passed = failed = 0
-
-
-def report(what, problems):
-    global passed, failed
-    if problems:
-        failed += 1
-        print("FAIL %s: %s%s" % (what, problems[0],
-                                 " (+%d more)" % (len(problems) - 1)
-                                 if len(problems) > 1 else ""))
-    else:
-        passed += 1
-        print("ok   %s" % what)
-    sys.stdout.flush()
 
 
 class Run:
@@ -241,17 +231,10 @@ def rezip(src, dst, method=zipfile.ZIP_DEFLATED, order=None, dirs=False,
 def write_safetensors(path, tensors):
     """tensors: {name: float32/float16 ndarray}."""
     kinds = {"float32": "F32", "float16": "F16"}
-    hdr, off, blobs = {}, 0, []
-    for n, a in tensors.items():
-        b = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()
-        hdr[n] = {"dtype": kinds[str(a.dtype)], "shape": list(a.shape),
-                  "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(hdr).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    qstest.write_safetensors(path, [
+        (n, kinds[str(a.dtype)], a.shape,
+         np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes())
+        for n, a in tensors.items()])
 
 
 def write_gguf(path, tensors):
@@ -631,8 +614,7 @@ def main():
         if helper:
             helper.stdin.close()
             helper.wait()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -18,29 +18,23 @@ any failure.  QSCOPE names the binary (default ./qscope).  Fixed seed.
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
-RNG = np.random.default_rng(20260822)
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qstest  # noqa: E402
+from qstest import QSCOPE, check, finish  # noqa: E402
 
-passed = 0
-failed = 0
+RNG = np.random.default_rng(20260822)
 
 
 def report(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   " + what)
-    else:
-        failed += 1
-        print("FAIL " + what)
-    sys.stdout.flush()
+    """The checks here put the verdict first."""
+    check(what, ok)
 
 
 # ---- safetensors, written by hand ----
@@ -54,7 +48,7 @@ def bf16_bits(x):
 
 def write_safetensors(path, tensors):
     """tensors: list of (name, dtype string, ndarray of float32 values)."""
-    header, blobs, off = {}, [], 0
+    parts = []
     for name, dt, a in tensors:
         if dt == "F32":
             raw = a.astype("<f4").tobytes()
@@ -66,17 +60,8 @@ def write_safetensors(path, tensors):
             raw = a.astype("<i8").tobytes()
         else:
             raise ValueError(dt)
-        header[name] = {"dtype": dt, "shape": list(a.shape),
-                        "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
+        parts.append((name, dt, a.shape, raw))
+    qstest.write_safetensors(path, parts)
 
 
 def stored_values(dt, a):
@@ -595,8 +580,7 @@ def main():
         write_safetensors(gpath, [("w", "F32", RNG.standard_normal(
             (256, 4096)).astype(np.float32))])
         check_gaussian(gpath)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -27,35 +27,17 @@ import os
 import random
 import re
 import struct
-import subprocess
 import sys
 import tempfile
 
-QSCOPE = os.environ.get("QSCOPE", "./qscope")
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qstest  # noqa: E402
+from qstest import check, fail, finish, ok, run_rc  # noqa: E402
+
 TIMEOUT = 60
 KEYS = {"name", "count", "min", "max", "mean", "std", "absmax", "zeros",
         "nan", "inf", "histogram"}
-
-passed = failed = 0
-
-
-def ok(what):
-    global passed
-    passed += 1
-    print("ok   " + what)
-
-
-def fail(what, why):
-    global failed
-    failed += 1
-    print("FAIL %s: %s" % (what, why))
-
-
-def check(what, cond, why=""):
-    if cond:
-        ok(what)
-    else:
-        fail(what, why or "no")
 
 
 # ---------------------------------------------------------------------------
@@ -95,18 +77,11 @@ def enc(dtype, vals):
 
 def write_safetensors(path, tensors):
     """tensors: [(name, dtype, shape, values)]; returns {name: decoded}."""
-    header, blobs, decoded, at = {}, [], {}, 0
+    parts, decoded = [], {}
     for name, dtype, shape, vals in tensors:
-        b, dec = enc(dtype, vals)
-        header[name] = {"dtype": dtype, "shape": shape,
-                        "data_offsets": [at, at + len(b)]}
-        blobs.append(b)
-        decoded[name] = dec
-        at += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+        b, decoded[name] = enc(dtype, vals)
+        parts.append((name, dtype, shape, b))
+    qstest.write_safetensors(path, parts)
     return decoded
 
 
@@ -193,12 +168,7 @@ def compare(what, got, vals, nbins):
 
 
 def run(*args):
-    try:
-        p = subprocess.run([QSCOPE] + list(args), capture_output=True,
-                           text=True, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return None, "", "timed out"
-    return p.returncode, p.stdout, p.stderr
+    return run_rc(*args, timeout=TIMEOUT)
 
 
 def stats_json(what, *args):
@@ -361,8 +331,7 @@ def main():
     for f in os.listdir(tmp):
         os.unlink(os.path.join(tmp, f))
     os.rmdir(tmp)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -19,21 +19,12 @@ QSCOPE names the binary (default ./qscope).  Prints ok/FAIL lines and
 """
 import json, math, os, random, shutil, struct, subprocess, sys, tempfile, time, zipfile
 
-QS = os.environ.get("QSCOPE", "./qscope")
-passed = failed = 0
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qstest import QSCOPE, fail, finish, ok  # noqa: E402
+
+QS = QSCOPE
 tmp = tempfile.mkdtemp(prefix="qscope-torch-")
-
-
-def ok(what):
-    global passed
-    passed += 1
-    print("ok   " + what)
-
-
-def fail(what, why):
-    global failed
-    failed += 1
-    print("FAIL %s: %s" % (what, why))
 
 
 def qs(*args, timeout=60):
@@ -303,5 +294,4 @@ try:
     torch_checks()
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(finish())

@@ -44,20 +44,11 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qstest import check, finish, ok, write_text  # noqa: E402
 
 QSCOPE = os.path.abspath(os.environ.get("QSCOPE", "./qscope"))
 TIMEOUT = 60
-passed = failed = 0
-
-
-def check(what, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   " + what)
-    else:
-        failed += 1
-        print("FAIL %s: %s" % (what, why))
 
 
 def gstr(s):
@@ -198,8 +189,7 @@ def disk_full(tmp, inp, h):
           "no OUT, no temporary, input unchanged", not why, why)
 
     if not have_unshare():
-        print("ok   skipped: a full tmpfs (needs root and unshare -m)")
-        passed_skip()
+        ok("skipped: a full tmpfs (needs root and unshare -m)")
         return
     mnt = os.path.join(tmp, "tiny")
     os.mkdir(mnt)
@@ -211,11 +201,6 @@ def disk_full(tmp, inp, h):
         (sha(inp) != h and "input changed") or ""
     check("disk full (a 256 KB tmpfs, ENOSPC): exit 2, the tmpfs left empty, "
           "input unchanged", not why, why)
-
-
-def passed_skip():
-    global passed
-    passed += 1
 
 
 def killed(tmp, inp, h):
@@ -254,9 +239,7 @@ def stale_removed(tmp, inp, h):
     same OUT, which says so; one whose process lives is left alone."""
     st_in = os.path.join(tmp, "stale-in.safetensors")
     write_safetensors(st_in)
-    plan = os.path.join(tmp, "stale.plan")
-    with open(plan, "w") as f:
-        f.write("*.attn_q.weight int8\n")
+    plan = write_text(tmp, "stale.plan", "*.attn_q.weight int8\n")
     for what, out, cmd in (
             ("GGUF", os.path.join(tmp, "stale.gguf"),
              lambda o: quantize(inp, o, "Q4_K")),
@@ -312,8 +295,7 @@ def unwritable(tmp, inp, h):
         check("OUT on a read-only bind mount (EROFS): exit 2 with the reason, "
               "nothing written", not why, why)
     else:
-        print("ok   skipped: a read-only bind mount (needs root and unshare -m)")
-        passed_skip()
+        ok("skipped: a read-only bind mount (needs root and unshare -m)")
     if os.geteuid() != 0:
         d = os.path.join(tmp, "locked")
         os.mkdir(d, 0o555)
@@ -322,9 +304,8 @@ def unwritable(tmp, inp, h):
         check("OUT in a chmod 0555 folder: exit 2 with the reason", not why, why)
         os.chmod(d, 0o755)
     else:
-        print("ok   skipped: a chmod 0555 folder (root may write it; /sys and "
-              "the read-only mount stand in)")
-        passed_skip()
+        ok("skipped: a chmod 0555 folder (root may write it; /sys and "
+           "the read-only mount stand in)")
 
 
 def same_as_input(tmp, inp, h):
@@ -352,6 +333,25 @@ def same_as_input(tmp, inp, h):
           "unchanged", not why, why)
 
 
+def after_cut(p, stopped, inp, hdr, out, frag, late):
+    """Cut INP short past its header of HDR bytes, let qscope (P, stopped
+    if STOPPED) go on and end.  What is wrong ('' if nothing: a refusal
+    saying FRAG, no OUT, no temporary; LATE if P was never stopped), and
+    the end of its message; any temporary is removed."""
+    os.truncate(inp, hdr + 64)
+    if stopped:
+        p.send_signal(signal.SIGCONT)
+    err = p.stderr.read()
+    r = subprocess.CompletedProcess(p.args, p.wait(timeout=TIMEOUT), None, err)
+    folder = os.path.dirname(out)
+    why = (not stopped and late) or refusal(r, frag) or \
+        (os.path.exists(out) and "OUT exists") or \
+        (temps(folder, out) and "temporary left: %s" % temps(folder, out)) or ""
+    for n in temps(folder, out):
+        os.unlink(os.path.join(folder, n))
+    return why, err.decode().strip()[-120:]
+
+
 def cut_short(tmp):
     """Truncate the input once quantize has mapped it."""
     inp = os.path.join(tmp, "victim.gguf")
@@ -371,24 +371,11 @@ def cut_short(tmp):
                         break
             except OSError:
                 break
-        os.truncate(inp, hdr + 64)
-        if stopped:
-            p.send_signal(signal.SIGCONT)
-        err = p.stderr.read()
-        rc = p.wait(timeout=TIMEOUT)
-
-        class R:
-            pass
-        r = R()
-        r.returncode, r.stderr = rc, err
-        why = (not stopped and "qscope finished before the input was mapped") or \
-            refusal(r, frag) or (os.path.exists(out) and "OUT exists") or \
-            (temps(tmp, out) and "temporary left: %s" % temps(tmp, out)) or ""
+        why, err = after_cut(p, stopped, inp, hdr, out, frag,
+                             "qscope finished before the input was mapped")
         check("input cut short while mapped (SIGBUS), %s tensors: exit 2 with "
-              "a message, no OUT, no temporary (%s)" % (what, err.decode().strip()[-120:]),
+              "a message, no OUT, no temporary (%s)" % (what, err),
               not why, why)
-        for n in temps(tmp, out):
-            os.unlink(os.path.join(tmp, n))
 
 
 def cut_short_safetensors(tmp):
@@ -397,9 +384,7 @@ def cut_short_safetensors(tmp):
     input is open and mapped by then), truncated, continued."""
     inp = os.path.join(tmp, "victim.safetensors")
     out = os.path.join(tmp, "victim-out.safetensors")
-    plan = os.path.join(tmp, "norms.plan")
-    with open(plan, "w") as f:
-        f.write("*.attn_norm.weight f16\n")
+    plan = write_text(tmp, "norms.plan", "*.attn_norm.weight f16\n")
     hdr = write_safetensors(inp, ntensors=8)
     p = subprocess.Popen([QSCOPE, "quantize", inp, "--plan", plan, "-o", out],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -407,24 +392,11 @@ def cut_short_safetensors(tmp):
     if until_temp(p, tmp, out):
         p.send_signal(signal.SIGSTOP)
         stopped = True
-    os.truncate(inp, hdr + 64)
-    if stopped:
-        p.send_signal(signal.SIGCONT)
-    err = p.stderr.read()
-    rc = p.wait(timeout=TIMEOUT)
-
-    class R:
-        pass
-    r = R()
-    r.returncode, r.stderr = rc, err
-    why = (not stopped and "qscope finished before its output was begun") or \
-        refusal(r, "cut short") or (os.path.exists(out) and "OUT exists") or \
-        (temps(tmp, out) and "temporary left: %s" % temps(tmp, out)) or ""
+    why, err = after_cut(p, stopped, inp, hdr, out, "cut short",
+                         "qscope finished before its output was begun")
     check("input cut short while mapped (SIGBUS), copying tensors to "
           "safetensors: exit 2 with a message, no OUT, no temporary (%s)"
-          % err.decode().strip()[-120:], not why, why)
-    for n in temps(tmp, out):
-        os.unlink(os.path.join(tmp, n))
+          % err, not why, why)
 
 
 def main():
@@ -446,8 +418,7 @@ def main():
             same_as_input(tmp, inp, h)
             cut_short(tmp)
             cut_short_safetensors(tmp)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(finish())
 
 
 if __name__ == "__main__":

@@ -159,75 +159,154 @@ start() {
 }
 
 grab() { screen=$(T capture-pane -p -t "$S" 2>/dev/null); }
-
-# wait_for TEXT: poll the screen until it shows TEXT (~5 s).
-wait_for() {
-	i=0
-	while [ $i -lt 50 ]; do
-		grab
-		case $screen in *"$1"*) return 0 ;; esac
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
-# wait_gone TEXT: poll until the screen no longer shows TEXT.
-wait_gone() {
-	i=0
-	while [ $i -lt 50 ]; do
-		grab
-		case $screen in *"$1"*) ;; *) return 0 ;; esac
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
-# wait_exit: until qscope has exited; sets status to its exit status.
-wait_exit() {
-	i=0
-	status=""
-	while [ $i -lt 50 ]; do
-		if [ -f "$tmp/$S.exit" ]; then
-			status=$(sed -n 's/^EXIT=//p' "$tmp/$S.exit")
-			return 0
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
 fmt() { T display -p -t "$S" "$1"; }
 line() { printf '%s\n' "$screen" | sed -n "$1p"; }
 keys() { T send-keys -t "$S" "$@"; }
 
-# resize W H: resize and wait until the program has redrawn at that size:
-# its status line is on the last line, or the too-small message is shown.
-resize() {
-	T resize-window -t "$S" -x "$1" -y "$2"
-	i=0
-	while [ $i -lt 50 ]; do
-		if [ "$(fmt '#{pane_width}x#{pane_height}')" = "$1x$2" ]; then
-			grab
-			case $(line "$2") in *"/"*"quit"*) return 0 ;; esac
-			case $screen in *"too small"* | *" < "*) return 0 ;; esac
-		fi
+# The row the cursor is parked on (the selected one), as text.
+selected() { line $(($(fmt '#{cursor_y}') + 1)); }
+
+# poll N COMMAND...: run COMMAND every 0.1 s until it succeeds, N times at
+# the most; fails if it never did.
+poll() {
+	poll_n=$1
+	shift
+	poll_i=0
+	while [ "$poll_i" -lt "$poll_n" ]; do
+		"$@" && return 0
 		sleep 0.1
-		i=$((i + 1))
+		poll_i=$((poll_i + 1))
 	done
 	return 1
 }
 
+# shows TEXT, hides TEXT: grab the screen; does it show TEXT, or not?
+shows() {
+	grab
+	case $screen in *"$1"*) return 0 ;; esac
+	return 1
+}
+hides() { ! shows "$1"; }
+
+# wait_for TEXT: poll the screen until it shows TEXT (~5 s).
+wait_for() { poll 50 shows "$1"; }
+
+# wait_gone TEXT: poll until the screen no longer shows TEXT.
+wait_gone() { poll 50 hides "$1"; }
+
+# wait_long TEXT: like wait_for, for work that computes every pair (~10 s;
+# up to 5 min under the sanitizers on a busy machine).
+wait_long() { poll 3000 shows "$1"; }
+
+# wait_exit: until qscope has exited; sets status to its exit status.
+exited() {
+	[ -f "$tmp/$S.exit" ] || return 1
+	status=$(sed -n 's/^EXIT=//p' "$tmp/$S.exit")
+}
+wait_exit() {
+	status=""
+	poll 50 exited
+}
+
+# at_size W H: the pane is W x H (the screen grabbed if so).
+at_size() {
+	[ "$(fmt '#{pane_width}x#{pane_height}')" = "$1x$2" ] || return 1
+	grab
+}
+
+# redrawn W H: at that size, the status line on the last line or the
+# too-small message shown.
+redrawn() {
+	at_size "$1" "$2" || return 1
+	case $(line "$2") in *"/"*"quit"*) return 0 ;; esac
+	case $screen in *"too small"* | *" < "*) return 0 ;; esac
+	return 1
+}
+
+# last_shows W H TEXT: at that size, the last line shows TEXT.
+last_shows() {
+	at_size "$1" "$2" || return 1
+	case $(line "$2") in *"$3"*) return 0 ;; esac
+	return 1
+}
+
+# resize W H: resize and wait until the program has redrawn at that size.
+resize() {
+	T resize-window -t "$S" -x "$1" -y "$2"
+	poll 50 redrawn "$1" "$2"
+}
+
+# resize_to W H TEXT: resize and wait until the pane has that size and its
+# last line shows TEXT.
+resize_to() {
+	T resize-window -t "$S" -x "$1" -y "$2"
+	poll 50 last_shows "$1" "$2" "$3"
+}
+
+# press_until KEY PATTERN: press KEY until line 1 of the screen matches
+# PATTERN (grep's), 30 times at the most.
+press_until() {
+	press_i=0
+	while [ $press_i -lt 30 ] && ! line 1 | grep -q -e "$2"; do
+		keys "$1"
+		sleep 0.1
+		grab
+		press_i=$((press_i + 1))
+	done
+}
+
+# expect OK FAIL WHY TEXT [N PATTERN]: when the screen comes to show TEXT
+# (and then its line N matches PATTERN, grep's), ok OK; else no FAIL WHY,
+# with the screen.
+expect() {
+	if wait_for "$4" && { [ $# -lt 6 ] || line "$5" | grep -q -e "$6"; }; then
+		ok "$1"
+	else
+		no "$2" "$3" "$screen"
+	fi
+}
+
+# check_quit KEY OK FAIL: KEY must end qscope with status 0 (under a
+# sanitizer, a leak or an error would end it otherwise): ok OK, else no FAIL.
+check_quit() {
+	keys "$1"
+	if wait_exit && [ "$status" = 0 ]; then
+		ok "$2"
+	else
+		grab
+		no "$3" "exit status '$status'" "$screen"
+	fi
+}
+
+# check_Q WHAT: Q quits with status 0.
+check_Q() { check_quit Q "$1: Q quits with status 0" "$1: Q"; }
+
+# screen_grep GREP-ARGS...: grep the screen last grabbed.
+screen_grep() { printf '%s\n' "$screen" | grep "$@"; }
+
+# back_on_tensors TEXT: TEXT has gone, the tensors screen is back.
+back_on_tensors() { wait_gone "$1" && line 1 | grep -q "tensor"; }
+
 maxwidth() { printf '%s\n' "$screen" | "$PY" "$tmp/screen.py" maxwidth "$1"; }
+
+# narrow_check WHAT TITLE LAST: resized to 40x10 (its last line showing
+# LAST), nothing is wider than the terminal and line 1 begins with TITLE.
+narrow_check() {
+	why=""
+	if resize_to 40 10 "$3" && why=$(maxwidth 40) &&
+		line 1 | grep -q -e "^$2"; then
+		ok "$1: 40x10: nothing wider than the terminal"
+	else
+		no "$1: 40x10" "${why:-no redraw}" "$screen"
+	fi
+}
 
 # The two ways back from a screen opened over the tensors: Esc, then (after
 # opening it again with key $2) q, which must not quit.  $1 names the case,
 # $3 is text of the screen's title that the tensors screen does not show.
 back_checks() {
 	keys Escape
-	if wait_gone "$3" && line 1 | grep -q "tensor"; then
+	if back_on_tensors "$3"; then
 		ok "$1: Esc goes back to the tensors"
 	else
 		no "$1: Esc" "not back on the tensors screen" "$screen"
@@ -235,8 +314,7 @@ back_checks() {
 	keys "$2"
 	wait_for "$3"
 	keys q
-	if wait_gone "$3" && line 1 | grep -q "tensor" &&
-		[ ! -f "$tmp/$S.exit" ]; then
+	if back_on_tensors "$3" && [ ! -f "$tmp/$S.exit" ]; then
 		ok "$1: q goes back, does not quit"
 	else
 		no "$1: q" "not back on the tensors screen" "$screen"
@@ -318,23 +396,12 @@ else
 	no "PageUp" "want 73/100, first row layers.046" "$screen"
 fi
 keys g
-if wait_for "1/100" && line 3 | grep -q "layers.000.weight"; then
-	ok "g goes to the first row"
-else
-	no "g" "want 1/100" "$screen"
-fi
+expect "g goes to the first row" "g" "want 1/100" "1/100" 3 "layers.000.weight"
 keys C-d
-if wait_for "15/100"; then
-	ok "Ctrl-D moves half a page"
-else
-	no "Ctrl-D" "want 15/100" "$screen"
-fi
+expect "Ctrl-D moves half a page" "Ctrl-D" "want 15/100" "15/100"
 keys Space
-if wait_for "42/100" && line 3 | grep -q "layers.041.weight"; then
-	ok "Space pages down"
-else
-	no "Space" "want 42/100, first row layers.041" "$screen"
-fi
+expect "Space pages down" "Space" "want 42/100, first row layers.041" \
+	"42/100" 3 "layers.041.weight"
 keys '?'
 if wait_for "This screen (tensors)" && wait_for "Navigation" &&
 	wait_for "j, Down" && keys End && wait_for "Esc, Backspace"; then
@@ -343,11 +410,8 @@ else
 	no "?" "no help screen" "$screen"
 fi
 keys Escape
-if wait_for "42/100"; then
-	ok "Esc closes the help, selection kept"
-else
-	no "Esc closes the help" "table not back at 42/100" "$screen"
-fi
+expect "Esc closes the help, selection kept" "Esc closes the help" \
+	"table not back at 42/100" "42/100"
 
 if ! resize 60 20; then
 	no "resize to 60x20" "no redraw at 60x20" "$screen"
@@ -364,7 +428,7 @@ fi
 
 if ! resize 39 7; then
 	no "too small" "no redraw at 39x7" "$screen"
-elif ! printf '%s\n' "$screen" | grep -q "^ *terminal too small: 39x7, need 40x8 *$"; then
+elif ! screen_grep -q "^ *terminal too small: 39x7, need 40x8 *$"; then
 	no "too small" "no one-line message" "$screen"
 else
 	ok "too small: one centered line"
@@ -376,12 +440,7 @@ else
 	no "back from too small" "${why:-table not redrawn}" "$screen"
 fi
 resize 30 5
-keys q
-if wait_exit && [ "$status" = 0 ]; then
-	ok "q quits from the too-small screen"
-else
-	no "q when too small" "did not exit 0 (status '$status')" "$screen"
-fi
+check_quit q "q quits from the too-small screen" "q when too small"
 
 # ---- 40x10 and 80x24 from the start ----
 
@@ -392,7 +451,7 @@ for size in 40x10 80x24; do
 	if wait_for "1/101" && why=$(maxwidth "$w") &&
 		line 2 | grep -q "name .*dtype" && line 3 | grep -q "layers  " &&
 		line 4 | grep -q "000.weight" && line "$h" | grep -q "1/101" &&
-		[ "$(printf '%s\n' "$screen" | grep -c '[0-9]\.weight')" -eq $((h - 4)) ]; then
+		[ "$(screen_grep -c '[0-9]\.weight')" -eq $((h - 4)) ]; then
 		ok "$size layout"
 	else
 		no "$size layout" "${why:-rows, header or status wrong}" "$screen"
@@ -406,9 +465,9 @@ done
 start 100 30 -- "$tmp/hostile.safetensors"
 if ! wait_for "4 tensors"; then
 	no "hostile names" "did not open" "$screen"
-elif ! printf '%s\n' "$screen" | grep -qF 'evil\x1b[31mred\x1b]0;pwned\x07.weight'; then
+elif ! screen_grep -qF 'evil\x1b[31mred\x1b]0;pwned\x07.weight'; then
 	no "hostile names" "escape sequence not shown as \\x1b text" "$screen"
-elif ! printf '%s\n' "$screen" | grep -qF 'tab\x09here'; then
+elif ! screen_grep -qF 'tab\x09here'; then
 	no "hostile names" "tab not shown as \\x09" "$screen"
 elif ! why=$(printf '%s\n' "$screen" | "$PY" "$tmp/screen.py" aligned F32); then
 	no "hostile names" "columns not aligned: $why" "$screen"
@@ -451,7 +510,7 @@ if ! wait_for "1/101"; then
 	no "ASCII" "did not open" "$screen"
 elif printf '%s\n' "$screen" | LC_ALL=C grep -q '[^ -~]'; then
 	no "ASCII" "non-ASCII characters under LC_ALL=C" "$screen"
-elif ! printf '%s\n' "$screen" | grep -q '%  *#'; then
+elif ! screen_grep -q '%  *#'; then
 	no "ASCII" "no '#' bars" "$screen"
 else
 	ok "ASCII under LC_ALL=C: '#' bars, '|' separators"
@@ -463,12 +522,7 @@ wait_exit
 
 start 80 24 -- "$tmp/big.safetensors"
 wait_for "1/100"
-keys C-c
-if wait_exit && [ "$status" = 0 ]; then
-	ok "Ctrl-C quits with status 0"
-else
-	no "Ctrl-C" "status '$status'" "$screen"
-fi
+check_quit C-c "Ctrl-C quits with status 0" "Ctrl-C"
 
 start 80 24 -- "$tmp/big.safetensors"
 wait_for "1/100"

@@ -2,16 +2,11 @@
 # tree: '!' an error, '?' a warning, on the tensor and the groups above it
 # (sourced by tests/screens/run.sh).
 
-selected() { line $(($(fmt '#{cursor_y}') + 1)); }
-
 demo=$PWD/demo/model
 if [ -f "$demo/model.safetensors.index.json" ]; then
 	start 120 40 -- "$demo"
-	if wait_for "doctor: 2 errors (d)"; then
-		ok "badge: the title says what the doctor found"
-	else
-		no "badge: title" "no doctor summary" "$screen"
-	fi
+	expect "badge: the title says what the doctor found" "badge: title" \
+		"no doctor summary" "doctor: 2 errors (d)"
 	keys / layers.1.mlp.down Enter
 	if wait_for "down_proj.weight" &&
 		selected | grep -q "^! *down_proj.weight .*BF16 .*\[512, 1376\]"; then
@@ -27,21 +22,18 @@ if [ -f "$demo/model.safetensors.index.json" ]; then
 	fi
 	# the groups above them, and no other row
 	marked=$(printf '%s\n' "$screen" | sed -n '3,39p' | grep -c '^!')
-	if printf '%s\n' "$screen" | grep -q "^!.*▾ model " &&
-		printf '%s\n' "$screen" | grep -q "^!  *▾ 1 " &&
-		printf '%s\n' "$screen" | grep -q "^!  *▾ self_attn " &&
-		! printf '%s\n' "$screen" | grep -q "^!  *▾ 0 " &&
-		! printf '%s\n' "$screen" | grep -q "^!  *k_proj"; then
+	if screen_grep -q "^!.*▾ model " &&
+		screen_grep -q "^!  *▾ 1 " &&
+		screen_grep -q "^!  *▾ self_attn " &&
+		! screen_grep -q "^!  *▾ 0 " &&
+		! screen_grep -q "^!  *k_proj"; then
 		ok "badge: groups above a finding marked, others not ($marked rows)"
 	else
 		no "badge: groups" "wrong rows marked" "$screen"
 	fi
 	keys d
-	if wait_for "2 errors, 0 warnings, 39 tensors checked"; then
-		ok "badge: d shows the same report at once"
-	else
-		no "badge: d" "no report" "$screen"
-	fi
+	expect "badge: d shows the same report at once" "badge: d" "no report" \
+		"2 errors, 0 warnings, 39 tensors checked"
 	keys Q
 	wait_exit
 fi
@@ -53,7 +45,7 @@ if [ -f "$clean" ]; then
 	keys d
 	wait_for "0 errors, 0 warnings, 21 tensors checked"
 	keys Escape
-	if wait_for "1/" && ! printf '%s\n' "$screen" | grep -q "doctor:" &&
+	if wait_for "1/" && ! screen_grep -q "doctor:" &&
 		! printf '%s\n' "$screen" | sed -n '3,39p' | grep -q '^[!?]'; then
 		ok "badge: a clean GGUF shows none"
 	else
@@ -69,7 +61,7 @@ warn=$QS_FIXTURES/gguf/tiny-llama-bf16.gguf
 if [ -f "$warn" ]; then
 	start 120 40 LC_ALL=C -- "$warn"
 	if wait_for "doctor: 2 warnings (d)" &&
-		printf '%s\n' "$screen" | grep -q "^?- blk" &&
+		screen_grep -q "^?- blk" &&
 		! printf '%s\n' "$screen" | sed -n '3,39p' | grep -q '^!'; then
 		ok "badge: warnings marked '?' (ASCII)"
 	else

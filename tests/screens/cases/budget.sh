@@ -2,38 +2,18 @@
 # as SQNR (e), and the compare screen from a row (c) (sourced by
 # tests/screens/run.sh).
 
-# wait_long TEXT: like wait_for, for work that computes every pair (~10 s;
-# up to 5 min under the sanitizers on a busy machine).
-wait_long() {
-	j=0
-	while [ $j -lt 3000 ]; do
-		grab
-		case $screen in *"$1"*) return 0 ;; esac
-		sleep 0.1
-		j=$((j + 1))
-	done
-	return 1
-}
-
-selected() { line $(($(fmt '#{cursor_y}') + 1)); }
-
 demo=$PWD/demo/model
 if [ -f "$demo/model.safetensors.index.json" ]; then
 	printf '*.0.self_attn.q_proj.*  q8_0\n*.mlp.*  q4_0\n*  keep\n' >"$tmp/budget-in.plan"
 	start 120 40 -- "$demo"
 	wait_for "39 tensors"
 	keys B
-	if wait_for "budget (3.5G, 900M, 4.25 bpw):"; then
-		ok "budget: B asks for a size"
-	else
-		no "budget: B" "no prompt" "$screen"
-	fi
+	expect "budget: B asks for a size" "budget: B" "no prompt" \
+		"budget (3.5G, 900M, 4.25 bpw):"
 	keys 3.5X Enter
-	if wait_for "budget '3.5X': unknown unit (3.5G, 900M, 4.25 bpw)"; then
-		ok "budget: a bad size is refused on the status line"
-	else
-		no "budget: bad size" "no message" "$screen"
-	fi
+	expect "budget: a bad size is refused on the status line" \
+		"budget: bad size" "no message" \
+		"budget '3.5X': unknown unit (3.5G, 900M, 4.25 bpw)"
 	keys B 10M Enter
 	if wait_for "budget 10.0 MiB: computing" && wait_for " pairs (Esc stops)"; then
 		ok "budget: every pair computed, with progress"
@@ -97,11 +77,8 @@ PYEOF
 	keys P "$tmp/budget-in.plan" Enter
 	wait_for "loaded 3 rules"
 	keys e
-	if wait_for "error shown as SQNR in dB" && line 2 | grep -q "after  *SQNR dB"; then
-		ok "e: the error column as SQNR in dB"
-	else
-		no "e" "no SQNR column" "$screen"
-	fi
+	expect "e: the error column as SQNR in dB" "e" "no SQNR column" \
+		"error shown as SQNR in dB" 2 "after  *SQNR dB"
 	keys / 0.self_attn.q_proj Enter
 	want_db=$("$QSCOPE" try --json "$demo" q8_0 model.layers.0.self_attn.q_proj.weight |
 		"$PY" -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["tensors"][0]["sqnr_db"])')
@@ -112,33 +89,23 @@ PYEOF
 		no "e: value" "want $want_db dB on the q_proj row" "$screen"
 	fi
 	keys e
-	if wait_for "error shown as relative error" && line 2 | grep -q "after  *error"; then
-		ok "e: back to relative error"
-	else
-		no "e: back" "no error column" "$screen"
-	fi
+	expect "e: back to relative error" "e: back" "no error column" \
+		"error shown as relative error" 2 "after  *error"
 
 	# c: the compare screen, on a tensor only
 	keys g j c
-	if wait_for "compare works on one tensor: select a tensor"; then
-		ok "c: on a group, a message"
-	else
-		no "c: group" "no message" "$screen"
-	fi
+	expect "c: on a group, a message" "c: group" "no message" \
+		"compare works on one tensor: select a tensor"
 	keys / 0.self_attn.q_proj Enter c
-	if wait_for "model.layers.0.self_attn.q_proj.weight  BF16 [512, 512] -> q8_0"; then
-		ok "c: the compare screen with the tensor's target"
-	else
-		no "c: compare" "no compare screen for q_proj with q8_0" "$screen"
-	fi
+	expect "c: the compare screen with the tensor's target" "c: compare" \
+		"no compare screen for q_proj with q8_0" \
+		"model.layers.0.self_attn.q_proj.weight  BF16 [512, 512] -> q8_0"
 	keys Escape / lm_head Enter c
 	if wait_for "lm_head.weight  BF16 [2048, 512] -> f32"; then
 		keys Escape
-		if wait_for "compared with f32, the first format f gives (the target is keep)"; then
-			ok "c: a kept tensor compared with the first format f gives"
-		else
-			no "c: keep" "no message" "$screen"
-		fi
+		expect "c: a kept tensor compared with the first format f gives" \
+			"c: keep" "no message" \
+			"compared with f32, the first format f gives (the target is keep)"
 	else
 		no "c: keep" "no compare screen for lm_head with f32" "$screen"
 	fi

@@ -8,22 +8,6 @@
 # against numpy on the demo's bytes (read here, apart from qscope) and
 # against `qscope check --json`.
 
-# cmp_resize W H TEXT: resize and wait until the pane has that size and its
-# last line shows TEXT.
-cmp_resize() {
-	T resize-window -t "$S" -x "$1" -y "$2"
-	i=0
-	while [ $i -lt 50 ]; do
-		if [ "$(fmt '#{pane_width}x#{pane_height}')" = "$1x$2" ]; then
-			grab
-			case $(line "$2") in *"$3"*) return 0 ;; esac
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
 demo=$PWD/demo/model
 if [ -f "$demo/model.safetensors.index.json" ]; then
 	down=model.layers.1.mlp.down_proj.weight
@@ -70,8 +54,12 @@ print("rel err %.4g  SQNR %.2f dB  max |err| %s" %
       (r["rel_err"], r["sqnr_db"], num(r["max_abs_err"])))
 print("RMSE %s  cosine %.6f" % (num(r["rmse"]), r["cosine"]))
 EOF
-	cmp_try() {
-		"$PY" "$tmp/cmp_try.py" "$QSCOPE" "$demo" "$1" "$2"
+	# cmp_want SCHEME TENSOR: first and second, the two lines of figures
+	# cmp_try.py prints for them
+	cmp_want() {
+		want=$("$PY" "$tmp/cmp_try.py" "$QSCOPE" "$demo" "$1" "$2")
+		first=$(printf '%s\n' "$want" | sed -n 1p)
+		second=$(printf '%s\n' "$want" | sed -n 2p)
 	}
 
 	start 120 40 -- "$demo"
@@ -80,13 +68,13 @@ EOF
 	sleep 0.3
 	keys Enter
 	if wait_for "f16 inf" && [ -n "$over" ] && [ "$over" = "$check_over" ] &&
-		printf '%s\n' "$screen" | grep -qF "f16 inf $over (|x| >= 65520)"; then
+		screen_grep -qF "f16 inf $over (|x| >= 65520)"; then
 		ok "compare: the histogram counts $over values past float16 (numpy, check agree)"
 	else
 		no "compare: f16 count" "want 'f16 inf $over' (check says '$check_over')" "$screen"
 	fi
 	# the axis: the zero mark and one mark at each of -65504 and +65504
-	axis=$(printf '%s\n' "$screen" | grep '└')
+	axis=$(screen_grep '└')
 	if [ "$(printf '%s' "$axis" | tr -cd '|' | wc -c)" -eq 2 ]; then
 		ok "compare: +-65504 marked on the histogram's axis"
 	else
@@ -95,18 +83,17 @@ EOF
 
 	# c: the compare screen, int8 (q4_k does not divide rows of 1376)
 	keys c
-	want=$(cmp_try int8 "$down")
-	first=$(printf '%s\n' "$want" | sed -n 1p)
+	cmp_want int8 "$down"
 	if wait_for "$down  BF16 [512, 1376] -> int8" &&
 		wait_for "levels used:" &&
-		printf '%s\n' "$screen" | grep -q "^ before  x, 704.5K finite values" &&
-		printf '%s\n' "$screen" | grep -q "^ after   y = int8 dequantized" &&
-		printf '%s\n' "$screen" | grep -q "^ error   y - x"; then
+		screen_grep -q "^ before  x, 704.5K finite values" &&
+		screen_grep -q "^ after   y = int8 dequantized" &&
+		screen_grep -q "^ error   y - x"; then
 		ok "compare: c opens before, after and error for int8"
 	else
 		no "compare: sections" "no title or sections" "$screen"
 	fi
-	if printf '%s\n' "$screen" | grep -qF "$first"; then
+	if screen_grep -qF "$first"; then
 		ok "compare: int8 figures equal qscope try ($first)"
 	else
 		no "compare: int8 figures" "want '$first'" "$screen"
@@ -117,13 +104,7 @@ EOF
 		no "compare: status line" "${why:-no hints}" "$screen"
 	fi
 	# f16 on the compare screen: the same values become inf
-	i=0
-	while [ $i -lt 30 ] && ! line 1 | grep -q -- "-> f16 *$"; do
-		keys F
-		sleep 0.1
-		grab
-		i=$((i + 1))
-	done
+	press_until F "-> f16 *$"
 	if wait_for "f16 limit +-65504:" &&
 		wait_for "$over values beyond it become inf" &&
 		[ "$(line 22 | tr -cd '|' | wc -c)" -eq 2 ]; then
@@ -145,34 +126,24 @@ EOF
 	keys Enter
 	wait_for "absmax"
 	keys c
-	want=$(cmp_try q4_k "$q")
-	first=$(printf '%s\n' "$want" | sed -n 1p)
-	second=$(printf '%s\n' "$want" | sed -n 2p)
+	cmp_want q4_k "$q"
 	if wait_for "$q  BF16 [512, 512] -> q4_k" && wait_for "levels used:" &&
-		printf '%s\n' "$screen" | grep -qF "$first" &&
-		printf '%s\n' "$screen" | grep -qF "$second"; then
+		screen_grep -qF "$first" &&
+		screen_grep -qF "$second"; then
 		ok "compare: q4_k by default, figures equal qscope try"
 	else
 		no "compare: q4_k" "want '$first' and '$second'" "$screen"
 	fi
 	keys f
-	want=$(cmp_try q5_k "$q")
-	first=$(printf '%s\n' "$want" | sed -n 1p)
+	cmp_want q5_k "$q"
 	if wait_for "-> q5_k" && wait_for "$first"; then
 		ok "compare: f goes to q5_k, figures equal qscope try"
 	else
 		no "compare: f" "want q5_k and '$first'" "$screen"
 	fi
 	# int4-g128: scale absmax / 7 leaves the code -8 unused, by design
-	i=0
-	while [ $i -lt 30 ] && ! line 1 | grep -q -- "-> int4-g128 *$"; do
-		keys F
-		sleep 0.1
-		grab
-		i=$((i + 1))
-	done
-	want=$(cmp_try int4-g128 "$q")
-	first=$(printf '%s\n' "$want" | sed -n 1p)
+	press_until F "-> int4-g128 *$"
+	cmp_want int4-g128 "$q"
 	if wait_for "$first" && wait_for "levels used: 15 of 16" &&
 		line 22 | grep -q '^ └.*\..*|.*┘'; then
 		ok "compare: int4-g128: 15 of 16 levels used, the dead one marked '.'"
@@ -180,11 +151,8 @@ EOF
 		no "compare: dead level" "want '$first', 15 of 16 and a '.' on the axis" "$screen"
 	fi
 	keys L
-	if wait_for "finite values, log counts"; then
-		ok "compare: L switches to log counts"
-	else
-		no "compare: L" "no log counts" "$screen"
-	fi
+	expect "compare: L switches to log counts" "compare: L" "no log counts" \
+		"finite values, log counts"
 	keys '?'
 	if wait_for "This screen (compare)" && wait_for "target format: the next"; then
 		ok "compare: ? lists the screen's keys"
@@ -192,18 +160,13 @@ EOF
 		no "compare: help" "no help for compare" "$screen"
 	fi
 	keys Escape
-	if cmp_resize 80 24 "Esc back" && wait_for "levels used" && why=$(maxwidth 80) &&
-		printf '%s\n' "$screen" | grep -q "^ error   y - x"; then
+	if resize_to 80 24 "Esc back" && wait_for "levels used" && why=$(maxwidth 80) &&
+		screen_grep -q "^ error   y - x"; then
 		ok "compare: 80x24 relayouts"
 	else
 		no "compare: resize" "${why:-no redraw}" "$screen"
 	fi
-	keys Q
-	if wait_exit && [ "$status" = 0 ]; then
-		ok "compare: Q quits from the compare screen with status 0"
-	else
-		no "compare: Q" "exit status '$status'" "$screen"
-	fi
+	check_quit Q "compare: Q quits from the compare screen with status 0" "compare: Q"
 
 	# ASCII mode: '#' bars, nothing outside ASCII
 	start 100 30 -- --ascii "$demo"
@@ -213,18 +176,13 @@ EOF
 	keys Enter
 	wait_for "absmax"
 	keys c
-	if wait_for "levels used" && printf '%s\n' "$screen" | grep -q '#' &&
+	if wait_for "levels used" && screen_grep -q '#' &&
 		! printf '%s\n' "$screen" | LC_ALL=C grep -q '[^ -~]'; then
 		ok "compare: --ascii draws with ASCII only"
 	else
 		no "compare: ascii" "non-ASCII characters or no bars" "$screen"
 	fi
-	keys Q
-	if wait_exit && [ "$status" = 0 ]; then
-		ok "compare: Q quits with status 0"
-	else
-		no "compare: Q" "exit status '$status'" "$screen"
-	fi
+	check_Q compare
 else
 	skipped "compare" "no demo at $demo (make builds it)"
 fi

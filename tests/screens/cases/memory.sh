@@ -9,34 +9,6 @@
 # rules of where a format applies (casts: every float tensor; block
 # formats: matrices whose rows the block divides).
 
-# mem_resize W H TEXT: resize and wait until the pane has that size and its
-# last line shows TEXT.
-mem_resize() {
-	T resize-window -t "$S" -x "$1" -y "$2"
-	i=0
-	while [ $i -lt 50 ]; do
-		if [ "$(fmt '#{pane_width}x#{pane_height}')" = "$1x$2" ]; then
-			grab
-			case $(line "$2") in *"$3"*) return 0 ;; esac
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
-# mem_quit WHAT: Q, then qscope must end with status 0 (under a sanitizer, a
-# leak or an error would end it otherwise).
-mem_quit() {
-	keys Q
-	if wait_exit && [ "$status" = 0 ]; then
-		ok "$1: Q quits with status 0"
-	else
-		grab
-		no "$1: Q" "exit status '$status'" "$screen"
-	fi
-}
-
 cat >"$tmp/mem_check.py" <<'EOF'
 import json, re, subprocess, sys
 
@@ -157,6 +129,7 @@ elif what == "fits":
         print("fits in %s: %s" % (where, what_fits))
         i = j
 EOF
+mem_py() { "$PY" "$tmp/mem_check.py" "$QSCOPE" "$@"; }
 
 demo=demo/model
 if [ -d "$demo" ]; then
@@ -169,8 +142,7 @@ if [ -d "$demo" ]; then
 			no "memory: M opens it" "no memory screen" "$screen"
 		elif ! line 1 | grep -q "^ memory · .* params · weights only · demo/model"; then
 			no "memory: M opens it" "title wrong" "$screen"
-		elif ! why=$(printf '%s\n' "$screen" |
-			"$PY" "$tmp/mem_check.py" "$QSCOPE" "$demo" rows); then
+		elif ! why=$(printf '%s\n' "$screen" | mem_py "$demo" rows); then
 			no "memory: demo table at 80x24" "$why" "$screen"
 		elif ! why=$(maxwidth 80); then
 			no "memory: demo table at 80x24" "$why" "$screen"
@@ -180,8 +152,8 @@ if [ -d "$demo" ]; then
 			ok "memory: M opens it; demo sizes, bits and ratios as computed at 80x24"
 		fi
 		# the weights-only note and the answer for small models
-		if printf '%s\n' "$screen" | grep -q "^ weights only: KV cache" &&
-			printf '%s\n' "$screen" | grep -q "^ fits in 8 GB and up: all *$"; then
+		if screen_grep -q "^ weights only: KV cache" &&
+			screen_grep -q "^ fits in 8 GB and up: all *$"; then
 			ok "memory: weights-only note; a small model fits everywhere"
 		else
 			no "memory: notes" "no weights-only note or fits line" "$screen"
@@ -193,14 +165,14 @@ if [ -d "$demo" ]; then
 			q4_k) label=Q4_K ;;
 			*) label="INT4 (g128)" ;;
 			esac
-			want=$("$PY" "$tmp/mem_check.py" "$QSCOPE" "$demo" index "$label")
+			want=$(mem_py "$demo" index "$label")
 			keys g
 			k=1
 			while [ "$k" -lt "$want" ]; do
 				keys j
 				k=$((k + 1))
 			done
-			exp=$("$PY" "$tmp/mem_check.py" "$QSCOPE" "$demo" detail "$scheme")
+			exp=$(mem_py "$demo" detail "$scheme")
 			one=$(printf '%s\n' "$exp" | sed -n 1p)
 			two=$(printf '%s\n' "$exp" | sed -n 2p)
 			if wait_for "$want/13" && wait_for "$one" && wait_for "$two" &&
@@ -212,7 +184,7 @@ if [ -d "$demo" ]; then
 			fi
 		done
 		# at 200x60 the bars: FP32 is the largest, FP16 exactly half
-		if ! mem_resize 200 60 "/13"; then
+		if ! resize_to 200 60 "/13"; then
 			no "memory: 200x60" "no redraw at 200x60" "$screen"
 		elif ! why=$(maxwidth 200); then
 			no "memory: 200x60" "$why" "$screen"
@@ -220,22 +192,16 @@ if [ -d "$demo" ]; then
 			[ "$(line 6 | grep -o '█' | wc -l)" -ne 20 ] ||
 			line 6 | grep -qE '▏|▎|▍|▌|▋|▊|▉'; then
 			no "memory: 200x60" "FP32 bar not 40 cells or FP16 bar not 20" "$screen"
-		elif ! why=$(printf '%s\n' "$screen" |
-			"$PY" "$tmp/mem_check.py" "$QSCOPE" "$demo" rows); then
+		elif ! why=$(printf '%s\n' "$screen" | mem_py "$demo" rows); then
 			no "memory: 200x60" "$why" "$screen"
 		else
 			ok "memory: 200x60: rows as computed, bars to scale"
 		fi
-		if mem_resize 40 10 "/13" && why=$(maxwidth 40) &&
-			line 1 | grep -q "^ memory · "; then
-			ok "memory: 40x10: nothing wider than the terminal"
-		else
-			no "memory: 40x10" "${why:-no redraw}" "$screen"
-		fi
-		mem_resize 80 24 "/13"
+		narrow_check memory " memory · " "/13"
+		resize_to 80 24 "/13"
 		back_checks memory M "memory · "
 	fi
-	mem_quit "memory: demo"
+	check_Q "memory: demo"
 else
 	skipped "memory: demo" "no $demo (run make)"
 fi
@@ -249,15 +215,14 @@ if [ -f "$fix" ]; then
 	keys M
 	if ! wait_for "1/13"; then
 		no "memory: gguf" "no memory screen" "$screen"
-	elif ! why=$(printf '%s\n' "$screen" |
-		"$PY" "$tmp/mem_check.py" "$QSCOPE" "$fix" rows); then
+	elif ! why=$(printf '%s\n' "$screen" | mem_py "$fix" rows); then
 		no "memory: gguf at 200x60" "$why" "$screen"
 	elif ! why=$(maxwidth 200); then
 		no "memory: gguf at 200x60" "$why" "$screen"
 	else
 		ok "memory: gguf sizes as computed at 200x60"
 	fi
-	mem_quit "memory: gguf"
+	check_Q "memory: gguf"
 else
 	skipped "memory: gguf" "no fixture $fix"
 fi
@@ -281,31 +246,31 @@ then
 	wait_for "tensor"
 	keys M
 	wait_for "1/13"
-	exp=$("$PY" "$tmp/mem_check.py" "$QSCOPE" "$tmp/mem70.safetensors" fits)
+	exp=$(mem_py "$tmp/mem70.safetensors" fits)
 	missing=""
 	for_lines=$(printf '%s\n' "$exp" | wc -l)
 	i=1
 	while [ "$i" -le "$for_lines" ]; do
 		l=$(printf '%s\n' "$exp" | sed -n "${i}p")
-		printf '%s\n' "$screen" | grep -qxF " $l" || missing="$missing '$l'"
+		screen_grep -qxF " $l" || missing="$missing '$l'"
 		i=$((i + 1))
 	done
 	if [ "$for_lines" -lt 3 ]; then
 		no "memory: will it fit" "the test model gives too few lines: $exp"
 	elif [ -n "$missing" ]; then
 		no "memory: will it fit" "missing:$missing" "$screen"
-	elif [ "$(printf '%s\n' "$screen" | grep -c '^ fits in ')" -ne "$for_lines" ]; then
+	elif [ "$(screen_grep -c '^ fits in ')" -ne "$for_lines" ]; then
 		no "memory: will it fit" "other fits lines than $exp" "$screen"
 	else
 		ok "memory: will it fit: $(printf '%s\n' "$exp" | tr '\n' ';')"
 	fi
-	if mem_resize 80 24 "/13" && why=$(maxwidth 80) &&
-		printf '%s\n' "$screen" | grep -q "^ fits in "; then
+	if resize_to 80 24 "/13" && why=$(maxwidth 80) &&
+		screen_grep -q "^ fits in "; then
 		ok "memory: will it fit at 80x24"
 	else
 		no "memory: will it fit at 80x24" "${why:-no fits lines}" "$screen"
 	fi
-	mem_quit "memory: will it fit"
+	check_Q "memory: will it fit"
 	rm -f "$tmp/mem70.safetensors"
 else
 	skipped "memory: will it fit" "cannot write a sparse test file"

@@ -6,37 +6,6 @@
 # entries as the reader stored them): one row per entry, a JSON object
 # entry (config.json) opened into a row per member.
 
-# meta_resize W H TEXT: resize and wait until the pane has that size and
-# its last line shows TEXT.
-meta_resize() {
-	T resize-window -t "$S" -x "$1" -y "$2"
-	i=0
-	while [ $i -lt 50 ]; do
-		if [ "$(fmt '#{pane_width}x#{pane_height}')" = "$1x$2" ]; then
-			grab
-			case $(line "$2") in *"$3"*) return 0 ;; esac
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
-# The cursor's line of the screen (the selected row).
-meta_cursor_line() { line $(($(fmt '#{cursor_y}') + 1)); }
-
-# meta_quit WHAT: Q, then qscope must end with status 0 (under a sanitizer, a
-# leak or an error would end it otherwise).
-meta_quit() {
-	keys Q
-	if wait_exit && [ "$status" = 0 ]; then
-		ok "$1: Q quits with status 0"
-	else
-		grab
-		no "$1: Q" "exit status '$status'" "$screen"
-	fi
-}
-
 cat >"$tmp/meta_check.py" <<'EOF'
 import json, subprocess, sys
 
@@ -88,7 +57,7 @@ if [ -d "$demo" ]; then
 		no "meta: m opens it" "title is not 'metadata · $count entries · demo/model'" "$screen"
 	elif ! line 2 | grep -q "^ key  *value"; then
 		no "meta: m opens it" "no column titles" "$screen"
-	elif ! printf '%s\n' "$screen" | grep -q "^ config\.json\.hidden_size  *$(meta_py "$demo" value config.json.hidden_size) *$"; then
+	elif ! screen_grep -q "^ config\.json\.hidden_size  *$(meta_py "$demo" value config.json.hidden_size) *$"; then
 		no "meta: m opens it" "no row config.json.hidden_size = 512" "$screen"
 	elif ! line 24 | grep -q "1/$count .*? help"; then
 		no "meta: m opens it" "status has no 1/$count" "$screen"
@@ -101,8 +70,8 @@ if [ -d "$demo" ]; then
 	fi
 	# the detail area: the selected value under a rule naming its type
 	first=$(meta_py "$demo" value config.json.architectures)
-	if printf '%s\n' "$screen" | grep -q "^── json ──" &&
-		printf '%s\n' "$screen" | grep -A1 "^── json" | tail -1 |
+	if screen_grep -q "^── json ──" &&
+		screen_grep -A1 "^── json" | tail -1 |
 		grep -qxF " $first"; then
 		ok "meta: the detail shows the selected value ($first)"
 	else
@@ -114,7 +83,7 @@ if [ -d "$demo" ]; then
 	total=${r#* }
 	keys / v o c a b Enter
 	if wait_for "/vocab: match 1 of $total" && wait_for " $idx/$count " &&
-		meta_cursor_line | grep -q "config\.json\.vocab_size"; then
+		selected | grep -q "config\.json\.vocab_size"; then
 		ok "meta: / finds config.json.vocab_size (row $idx)"
 	else
 		no "meta: search" "want row $idx selected, 'match 1 of $total'" "$screen"
@@ -132,7 +101,7 @@ if [ -d "$demo" ]; then
 		no "meta: no match" "no 'no match' message" "$screen"
 	fi
 	back_checks meta m "metadata · "
-	meta_quit "meta: demo"
+	check_Q "meta: demo"
 else
 	skipped "meta: demo" "no $demo (run make)"
 fi
@@ -152,9 +121,9 @@ if [ -f "$fix" ]; then
 	if ! wait_for "metadata · $count entries · " ||
 		! line 1 | grep -q "tiny-llama-f16.gguf"; then
 		no "meta: gguf" "no title 'metadata · $count entries · ...gguf'" "$screen"
-	elif ! printf '%s\n' "$screen" | grep -q "^ general\.architecture  *$(meta_py "$fix" value general.architecture) *$"; then
+	elif ! screen_grep -q "^ general\.architecture  *$(meta_py "$fix" value general.architecture) *$"; then
 		no "meta: gguf" "no row general.architecture = llama" "$screen"
-	elif ! printf '%s\n' "$screen" | grep -qF "[$ntok strings: $tok1, $tok2, "; then
+	elif ! screen_grep -qF "[$ntok strings: $tok1, $tok2, "; then
 		no "meta: gguf" "tokens not shown as [$ntok strings: $tok1, $tok2, ...]" "$screen"
 	elif ! why=$(maxwidth 200); then
 		no "meta: gguf" "$why" "$screen"
@@ -166,14 +135,14 @@ if [ -f "$fix" ]; then
 	total=${r#* }
 	keys / h e a d _ c o u n t Enter
 	if wait_for "/head_count: match 1 of $total" && wait_for " $idx/$count " &&
-		meta_cursor_line | grep -q "^ llama\.attention\.head_count "; then
+		selected | grep -q "^ llama\.attention\.head_count "; then
 		ok "meta: / head_count selects row $idx"
 	else
 		no "meta: gguf search" "want row $idx, match 1 of $total" "$screen"
 	fi
 	keys n
 	if wait_for "match 2 of $total" && wait_for " $((idx + 1))/$count " &&
-		meta_cursor_line | grep -q "^ llama\.attention\.head_count_kv "; then
+		selected | grep -q "^ llama\.attention\.head_count_kv "; then
 		ok "meta: n goes to the next match"
 	else
 		no "meta: gguf n" "want head_count_kv selected" "$screen"
@@ -184,22 +153,17 @@ if [ -f "$fix" ]; then
 	else
 		no "meta: gguf N" "want row $idx" "$screen"
 	fi
-	if ! meta_resize 80 24 "/$count"; then
+	if ! resize_to 80 24 "/$count"; then
 		no "meta: resize to 80x24" "no redraw" "$screen"
 	elif ! why=$(maxwidth 80); then
 		no "meta: resize to 80x24" "$why" "$screen"
-	elif ! meta_cursor_line | grep -q "^ llama\.attention\.head_count "; then
+	elif ! selected | grep -q "^ llama\.attention\.head_count "; then
 		no "meta: resize to 80x24" "selection lost" "$screen"
 	else
 		ok "meta: resize to 80x24 keeps the selection"
 	fi
-	if meta_resize 40 10 "/$count" && why=$(maxwidth 40) &&
-		line 1 | grep -q "^ metadata · "; then
-		ok "meta: 40x10: nothing wider than the terminal"
-	else
-		no "meta: 40x10" "${why:-no redraw}" "$screen"
-	fi
-	meta_resize 200 60 "/$count"
+	narrow_check meta " metadata · " "/$count"
+	resize_to 200 60 "/$count"
 	# the whole value of a summarized array, one item a line
 	keys / t o k e n s Enter
 	wait_for "/tokens: match"
@@ -212,12 +176,10 @@ if [ -f "$fix" ]; then
 		no "meta: Enter" "no full view of the tokens" "$screen"
 	fi
 	keys Escape
-	if wait_for "/$count" && line 1 | grep -q "^ metadata · $count entries"; then
-		ok "meta: Esc closes the value, back to the list"
-	else
-		no "meta: Esc from the value" "not back on the list" "$screen"
-	fi
-	meta_quit "meta: gguf"
+	expect "meta: Esc closes the value, back to the list" \
+		"meta: Esc from the value" "not back on the list" "/$count" 1 \
+		"^ metadata · $count entries"
+	check_Q "meta: gguf"
 else
 	skipped "meta: gguf" "no fixture $fix"
 fi
@@ -260,8 +222,8 @@ then
 	keys m
 	if ! wait_for "metadata · 3 entries"; then
 		no "meta: hostile" "no metadata screen" "$screen"
-	elif ! printf '%s\n' "$screen" | grep -qF 'evil\x1b[31mkey\x07' ||
-		! printf '%s\n' "$screen" | grep -qF 'value\x1b]0;pwned\x07 here'; then
+	elif ! screen_grep -qF 'evil\x1b[31mkey\x07' ||
+		! screen_grep -qF 'value\x1b]0;pwned\x07 here'; then
 		no "meta: hostile" "escape sequences not shown as \\x1b text" "$screen"
 	elif [ "$(fmt '#{pane_title}')" = pwned ]; then
 		no "meta: hostile" "a value set the terminal title" "$screen"
@@ -271,8 +233,8 @@ then
 		ok "meta: control characters in keys and values shown as \\x escapes"
 	fi
 	keys j
-	if wait_for " 2/3 " && printf '%s\n' "$screen" | grep -q "more lines: Enter" &&
-		meta_cursor_line | grep -qF "{% for message in messages %}↵{% if"; then
+	if wait_for " 2/3 " && screen_grep -q "more lines: Enter" &&
+		selected | grep -qF "{% for message in messages %}↵{% if"; then
 		ok "meta: a long value: ↵ for newlines in the row, 'more lines: Enter'"
 	else
 		no "meta: long value" "no ↵ in the row or no 'more lines'" "$screen"
@@ -289,7 +251,7 @@ then
 	else
 		no "meta: template G" "THE END not on the last line" "$screen"
 	fi
-	if ! meta_resize 40 24 "of "; then
+	if ! resize_to 40 24 "of "; then
 		no "meta: template at 40x24" "no redraw" "$screen"
 	elif ! why=$(maxwidth 40); then
 		no "meta: template at 40x24" "$why" "$screen"
@@ -305,12 +267,12 @@ then
 	keys Escape
 	wait_for " 2/3 "
 	keys Escape
-	if wait_gone "metadata · " && line 1 | grep -q "tensor"; then
+	if back_on_tensors "metadata · "; then
 		ok "meta: Esc, Esc: value, list, tensors"
 	else
 		no "meta: Esc twice" "not back on the tensors" "$screen"
 	fi
-	meta_quit "meta: long values"
+	check_Q "meta: long values"
 else
 	skipped "meta: long values" "cannot write the test file"
 fi
@@ -329,12 +291,9 @@ if [ -f "$fix" ] && [ "$(meta_py "$fix" count)" = 0 ]; then
 		no "meta: no metadata" "no '(no metadata)'" "$screen"
 	fi
 	keys n
-	if wait_for "no search yet"; then
-		ok "meta: n before any search says how to search"
-	else
-		no "meta: n with no search" "no message" "$screen"
-	fi
-	meta_quit "meta: no metadata"
+	expect "meta: n before any search says how to search" \
+		"meta: n with no search" "no message" "no search yet"
+	check_Q "meta: no metadata"
 else
 	skipped "meta: no metadata" "no fixture without metadata at $fix"
 fi

@@ -18,11 +18,8 @@ print("%.2f%% %.3f%%" % (r, r))')
 	start 150 40 -- "$demo"
 	wait_for "39 tensors"
 	keys P
-	if wait_for "load plan from [qscope.plan]:"; then
-		ok "preview: P asks for a plan file"
-	else
-		no "preview: P" "no prompt" "$screen"
-	fi
+	expect "preview: P asks for a plan file" "preview: P" "no prompt" \
+		"load plan from [qscope.plan]:"
 	keys "$tmp/in.plan" Enter
 	if wait_for "loaded 3 rules" && wait_for "13 tensors quantized" &&
 		line 2 | grep -q "format .*after .*error"; then
@@ -50,12 +47,12 @@ print("%.2f%% %.3f%%" % (r, r))')
 	fi
 	keys t
 	if wait_for "sweep  $q" && wait_for "26 of 26 computed" &&
-		printf '%s\n' "$screen" | grep -q "^ [ *] q8_0  .* 8.50 .*272.0 KiB *$want_sweep"; then
+		screen_grep -q "^ [ *] q8_0  .* 8.50 .*272.0 KiB *$want_sweep"; then
 		ok "sweep: every format on the tensor, q8_0 as try says"
 	else
 		no "sweep" "no q8_0 row with $want_sweep" "$screen"
 	fi
-	if printf '%s\n' "$screen" | grep -q "^ \* keep (stored) .*16.00"; then
+	if screen_grep -q "^ \* keep (stored) .*16.00"; then
 		ok "sweep: the Pareto front marked"
 	else
 		no "sweep: Pareto" "no mark" "$screen"
@@ -111,11 +108,8 @@ if [ -f "$demo/model.safetensors.index.json" ]; then
 	keys P "$tmp/w.plan" Enter
 	wait_for "loaded 3 rules"
 	keys w
-	if wait_for "write safetensors to [$tmp/w-qscope/]:"; then
-		ok "w: asks where, beside the input"
-	else
-		no "w" "no prompt" "$screen"
-	fi
+	expect "w: asks where, beside the input" "w" "no prompt" \
+		"write safetensors to [$tmp/w-qscope/]:"
 	keys Enter
 	if wait_for "wrote 4 files" && wait_for "verified: 9830400 values" &&
 		[ -f "$tmp/w-qscope/model.safetensors.index.json" ] &&
@@ -150,11 +144,8 @@ fi
 
 if [ -f "$demo/model.safetensors.index.json" ]; then
 	start 150 40 -- --plan "$tmp/in.plan" "$demo"
-	if wait_for "loaded 3 rules" && line 2 | grep -q "format .*after .*error"; then
-		ok "--plan: the tree starts with the plan's targets"
-	else
-		no "--plan" "no targets" "$screen"
-	fi
+	expect "--plan: the tree starts with the plan's targets" "--plan" \
+		"no targets" "loaded 3 rules" 2 "format .*after .*error"
 	keys Q
 	wait_exit
 	printf 'x q4k\n' >"$tmp/bad.plan"

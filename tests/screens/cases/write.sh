@@ -23,11 +23,9 @@ elif [ -f "$gg/tiny-llama-f32.gguf" ] && [ -f "$gg/tiny-llama-f32.Q6_K.gguf" ]; 
 	keys j j F F F
 	if wait_for "attn_k.weight" && wait_for "q6_k"; then
 		keys w
-		if wait_for "write GGUF to [$tmp/wg/tl-qscope.gguf]:"; then
-			ok "w (GGUF): asks where, x-qscope.gguf beside the input"
-		else
-			no "w (GGUF)" "no GGUF prompt" "$screen"
-		fi
+		expect "w (GGUF): asks where, x-qscope.gguf beside the input" \
+			"w (GGUF)" "no GGUF prompt" \
+			"write GGUF to [$tmp/wg/tl-qscope.gguf]:"
 		keys Enter
 		if wait_for "wrote 1 file" && wait_for "verified: 65536 values" &&
 			wait_for "1 tensor converted" && [ -f "$tmp/wg/tl-qscope.gguf" ]; then
@@ -83,11 +81,9 @@ EOF
 		keys Escape w Enter
 		if wait_for "exists" && wait_for "Enter replaces it"; then
 			keys Enter
-			if wait_for "wrote 1 file"; then
-				ok "w (GGUF): an existing target is replaced after a confirmation"
-			else
-				no "w (GGUF): replace" "not written" "$screen"
-			fi
+			expect "w (GGUF): an existing target is replaced after a confirmation" \
+				"w (GGUF): replace" "not written" \
+				"wrote 1 file"
 		else
 			no "w (GGUF): exists" "no question" "$screen"
 		fi
@@ -106,11 +102,9 @@ EOF
 	keys P "$tmp/wg/mix.plan" Enter
 	wait_for "loaded 2 rules"
 	keys w
-	if wait_for "'blk.0.attn_q.weight': nf4 cannot be written to GGUF, which holds f32 f16 bf16 q8_0"; then
-		ok "w (GGUF): a target GGUF cannot hold is refused, naming the tensor and what GGUF holds"
-	else
-		no "w (GGUF): refusal" "no message" "$screen"
-	fi
+	expect "w (GGUF): a target GGUF cannot hold is refused, naming the tensor and what GGUF holds" \
+		"w (GGUF): refusal" "no message" \
+		"'blk.0.attn_q.weight': nf4 cannot be written to GGUF, which holds f32 f16 bf16 q8_0"
 	# nf4 alone: safetensors proposed; a .gguf name typed is refused
 	keys P "$tmp/wg/nf4.plan" Enter
 	wait_for "loaded 1 rule"
@@ -153,7 +147,7 @@ keys Escape Q
 wait_exit
 
 # Esc while a GGUF is written: nothing left behind.  128 MiB of F32 to
-# Q4_K takes about a second here; if it ends before Esc, say so.
+# Q4_K (every tensor) takes a second or more; if it ends before Esc, say so.
 mkdir -p "$tmp/wc"
 if [ $wired = 0 ]; then
 	:
@@ -163,7 +157,7 @@ sys.path.insert(0, "tests")
 sys.dont_write_bytecode = True
 from write_faults import write_gguf
 write_gguf(sys.argv[1], rows=4096, cols=2048, ntensors=4)' "$tmp/wc/big.gguf"; then
-	printf '*.attn_q.weight q4_k\n' >"$tmp/wc/q.plan"
+	printf '* q4_k\n' >"$tmp/wc/q.plan"
 	start 120 30 -- "$tmp/wc/big.gguf"
 	wait_for "8 tensors"
 	keys P "$tmp/wc/q.plan" Enter
@@ -177,6 +171,10 @@ write_gguf(sys.argv[1], rows=4096, cols=2048, ntensors=4)' "$tmp/wc/big.gguf"; t
 			[ "$(ls -A "$tmp/wc")" = "big.gguf
 q.plan" ]; then
 			ok "w (GGUF): Esc stops the write, nothing left behind"
+		elif shows "wrote 1 file"; then
+			# Esc came after the last byte (the check that follows
+			# cannot be stopped half way: the file is in place)
+			skipped "w (GGUF): Esc" "the write ended before Esc took effect"
 		else
 			no "w (GGUF): Esc" "not stopped, or files left: $(ls -A "$tmp/wc" | tr '\n' ' ')" "$screen"
 		fi
