@@ -19,11 +19,14 @@
  * some are still to come.  Tensors found on one side only are listed under
  * the groups "only in A" and "only in B", kept at the end whatever the
  * sort.  s sorts by name, size (params), dtype or error (largest first),
- * S reverses; T shows the flat list.  Enter on a pair opens the histogram
- * screen (views/histogram.h) on the difference B - A: its bins and
- * statistics, and the pair's error beside them, from the same two reads
- * (formats/pairs.h pair_diff(): a chunk at a time on the worker, B read
- * transposed or with q/k rows put back in order as for the figures here).
+ * S reverses; T shows the flat list; / searches the names as you type, n
+ * and N find the next and previous match (views/treeview.h: the tree's
+ * rows behave as on the tensor screen).  Enter on a pair opens the
+ * histogram screen (views/histogram.h) on the difference B - A: its bins
+ * and statistics, and the pair's error beside them, from the same two
+ * reads (formats/pairs.h pair_diff(): a chunk at a time on the worker, B
+ * read transposed or with q/k rows put back in order as for the figures
+ * here).
  */
 #include "views/diff.h"
 
@@ -38,6 +41,7 @@
 #include "quant/stats.h"
 #include "views/histogram.h"
 #include "views/tree.h"
+#include "views/treeview.h"
 #include "views/units.h"
 #include "views/widgets.h"
 
@@ -46,11 +50,6 @@
 #define NAME_WANT	40
 /* Widest a shape column gets; longer shapes are cropped. */
 #define SHAPE_MAX	28
-/* Rows above and below the table: title, column titles / status line. */
-#define ROWS_ABOVE	2
-#define ROWS_BELOW	1
-#define INDENT		2
-#define MARK_W		2
 /* Widths of the figures: as `qscope diff` prints them. */
 #define REL_W		9
 #define SQNR_W		8
@@ -101,19 +100,14 @@ struct diff_state {
 	struct result *res;	/* per pair */
 	size_t ncmp, ndone;	/* pairs to compare, with a result */
 	struct item *items;
-	struct model syn;	/* only names, params, dtype: for tree_build() */
-	struct tree tree;
-	struct text *label, *full;	/* per node */
+	struct model syn;	/* only names, params, dtype: for the tree */
+	struct treeview tv;	/* the tree, its rows, the search */
 	char (*dtl)[48];	/* per node: its dtype label */
 	unsigned char *rank;	/* per node: 0 pairs, 1 only A, 2 only B */
 	struct agg *agg;	/* per node */
-	size_t *rows, rows_cap;
-	struct view_list list;
-	int flat, reverse;
-	enum sort_key sort;
 	struct text title;
 	char summary[128];
-	int dtype_w, shape_w, params_w, tree_need, flat_need;
+	int dtype_w, shape_w, params_w;
 	char msg[256];
 	/* the pair being compared */
 	struct job job;
@@ -221,7 +215,7 @@ static void node_shape(const struct view_env *env, const struct diff_state *st,
 
 	if (!it) {
 		snprintf(buf, n, "%zu %s%s", nd->ntensors,
-			 st->rank[nd - st->tree.nodes] ? "tensor" : "pair",
+			 st->rank[nd - st->tv.tree.nodes] ? "tensor" : "pair",
 			 nd->ntensors == 1 ? "" : "s");
 	} else if (!p || (p->change != PAIR_SHAPE &&
 			   p->change != PAIR_TRANSPOSED)) {
@@ -297,8 +291,8 @@ static int make_items(struct diff_state *st)
  * "mixed") and the rank that keeps the "only in" groups last. */
 static void node_labels(const struct view_env *env, struct diff_state *st)
 {
-	for (size_t i = st->tree.n; i-- > 1;) {
-		struct tree_node *nd = &st->tree.nodes[i];
+	for (size_t i = st->tv.tree.n; i-- > 1;) {
+		struct tree_node *nd = &st->tv.tree.nodes[i];
 		size_t p = nd->parent;
 		const struct item *it = node_item(st, nd);
 
@@ -322,12 +316,6 @@ static void node_labels(const struct view_env *env, struct diff_state *st)
 
 /* ---- sorting ---- */
 
-/* qsort has no context argument; sorting happens on the UI thread only. */
-static struct {
-	const struct diff_state *st;
-	int full;
-} by;
-
 /* A node's relative error for sorting: NaN when none is known. */
 static double node_err(const struct diff_state *st, size_t i)
 {
@@ -340,20 +328,18 @@ static double node_err(const struct diff_state *st, size_t i)
 	return m.rel_err;
 }
 
-static int cmp_nodes(const void *pa, const void *pb)
+/* How nodes compare in the sort chosen (struct treeview_sorts). */
+static int cmp_nodes(const void *ctx, size_t ia, size_t ib, int full)
 {
-	const struct diff_state *st = by.st;
-	size_t ia = *(const size_t *)pa, ib = *(const size_t *)pb;
-	const struct tree_node *a = &st->tree.nodes[ia];
-	const struct tree_node *b = &st->tree.nodes[ib];
-	const char *na = by.full && a->tensor ? a->tensor->name : a->label;
-	const char *nb = by.full && b->tensor ? b->tensor->name : b->label;
+	const struct diff_state *st = ctx;
+	const struct tree_node *a = &st->tv.tree.nodes[ia];
+	const struct tree_node *b = &st->tv.tree.nodes[ib];
 	int c = 0;
 
 	/* the unpaired tensors stay at the end, whatever the order */
 	if (st->rank[ia] != st->rank[ib])
 		return st->rank[ia] < st->rank[ib] ? -1 : 1;
-	switch (st->sort) {
+	switch ((enum sort_key)st->tv.sort) {
 	case BY_SIZE:
 		if (a->params != b->params)
 			c = a->params > b->params ? -1 : 1;
@@ -375,20 +361,22 @@ static int cmp_nodes(const void *pa, const void *pb)
 		break;
 	}
 	if (c == 0)
-		c = natural_cmp(na ? na : "", nb ? nb : "");
-	if (c == 0 && a->order != b->order)
-		c = a->order < b->order ? -1 : 1;
-	return st->reverse ? -c : c;
+		c = tree_name_cmp(a, b, full);
+	return st->tv.reverse ? -c : c;
 }
+
+static const struct treeview_sorts sorts = {
+	cmp_nodes, sort_names, NSORTS
+};
 
 /* Every node's sums, leaves up (children come after their parent). */
 static void aggregate(struct diff_state *st)
 {
-	memset(st->agg, 0, st->tree.n * sizeof(*st->agg));
-	for (size_t i = 0; i < st->tree.n; i++)
+	memset(st->agg, 0, st->tv.tree.n * sizeof(*st->agg));
+	for (size_t i = 0; i < st->tv.tree.n; i++)
 		err_acc_init(&st->agg[i].acc);
-	for (size_t i = st->tree.n; i-- > 1;) {
-		const struct tree_node *nd = &st->tree.nodes[i];
+	for (size_t i = st->tv.tree.n; i-- > 1;) {
+		const struct tree_node *nd = &st->tv.tree.nodes[i];
 		const struct item *it = node_item(st, nd);
 		struct agg *a = &st->agg[i], *p;
 
@@ -411,42 +399,13 @@ static void aggregate(struct diff_state *st)
 	}
 }
 
-/* Rebuild the rows shown, keeping node keep selected if it is shown. */
+/* The rows shown again, in the order of the figures known now, keeping
+ * node keep selected if it is shown. */
 static int rebuild(struct diff_state *st, size_t keep)
 {
-	size_t n;
-
 	aggregate(st);
-	by.st = st;
-	by.full = 0;
-	for (size_t i = 0; i < st->tree.n; i++)
-		if (st->tree.nodes[i].nkids > 1)
-			qsort(st->tree.nodes[i].kids, st->tree.nodes[i].nkids,
-			      sizeof(size_t), cmp_nodes);
-	n = tree_rows(&st->tree, st->flat ? TREE_TENSORS : TREE_SHOWN,
-		      TREE_BY_NAME, 0, &st->rows, &st->rows_cap);
-	if (n == TREE_NONE) {
-		st->list.n = 0;
-		return -1;
-	}
-	if (st->flat && n > 1) {
-		by.full = 1;
-		qsort(st->rows, n, sizeof(size_t), cmp_nodes);
-	}
-	st->list.n = n;
-	for (size_t i = 0; keep != TREE_NONE && i < n; i++)
-		if (st->rows[i] == keep) {
-			st->list.sel = i;
-			break;
-		}
-	if (st->list.sel >= n)
-		st->list.sel = n ? n - 1 : 0;
-	return 0;
-}
-
-static size_t selected_node(const struct diff_state *st)
-{
-	return st->list.n ? st->rows[st->list.sel] : TREE_NONE;
+	treeview_sort(&st->tv);
+	return treeview_rebuild(&st->tv, keep);
 }
 
 /* ---- enter / leave ---- */
@@ -457,20 +416,11 @@ static void diff_leave(struct view *v)
 
 	if (st->job.run)
 		v->env->job_stop(&st->job);
-	for (size_t i = 0; i < st->tree.n; i++) {
-		if (st->label)
-			text_release(&st->label[i]);
-		if (st->full)
-			text_release(&st->full[i]);
-	}
-	free(st->label);
-	free(st->full);
 	free(st->dtl);
 	free(st->rank);
 	free(st->agg);
-	free(st->rows);
 	free(st->res);
-	tree_release(&st->tree);
+	treeview_release(&st->tv);
 	free_items(st);
 	pairs_release(&st->pg);
 	text_release(&st->title);
@@ -489,7 +439,8 @@ static int diff_enter(struct view *v, const struct model *m, struct err *e)
 	pairs_match(&st->pg, st->ma, st->mb);
 	st->res = calloc(st->pg.n + 1, sizeof(*st->res));
 	if (!st->res || make_items(st) < 0 ||
-	    tree_build(&st->tree, &st->syn) < 0)
+	    treeview_init(&st->tv, &st->syn, env->ascii, &sorts, st,
+			  st->msg, sizeof(st->msg)) < 0)
 		goto oom;
 	for (size_t i = 0; i < st->pg.n; i++) {
 		if (pair_comparable(&st->pg.pairs[i]))
@@ -497,35 +448,21 @@ static int diff_enter(struct view *v, const struct model *m, struct err *e)
 		else
 			st->res[i].state = R_NOCMP;
 	}
-	st->label = calloc(st->tree.n, sizeof(*st->label));
-	st->full = calloc(st->tree.n, sizeof(*st->full));
-	st->dtl = calloc(st->tree.n, sizeof(*st->dtl));
-	st->rank = calloc(st->tree.n, sizeof(*st->rank));
-	st->agg = calloc(st->tree.n, sizeof(*st->agg));
-	if (!st->label || !st->full || !st->dtl || !st->rank || !st->agg)
+	st->dtl = calloc(st->tv.tree.n, sizeof(*st->dtl));
+	st->rank = calloc(st->tv.tree.n, sizeof(*st->rank));
+	st->agg = calloc(st->tv.tree.n, sizeof(*st->agg));
+	if (!st->dtl || !st->rank || !st->agg)
 		goto oom;
 	node_labels(env, st);
 	st->dtype_w = (int)strlen("dtype");
 	st->shape_w = (int)strlen("shape");
 	st->params_w = (int)strlen("params");
-	st->tree_need = st->flat_need = (int)strlen("name");
-	for (size_t i = 1; i < st->tree.n; i++) {
-		const struct tree_node *nd = &st->tree.nodes[i];
+	for (size_t i = 1; i < st->tv.tree.n; i++) {
+		const struct tree_node *nd = &st->tv.tree.nodes[i];
 		char s[160];
 
 		if (nd->parent == TREE_NONE)
 			continue;	/* merged into its parent */
-		if (text_make(&st->label[i], nd->label, env->ascii) < 0)
-			goto oom;
-		st->tree_need = max_int(st->tree_need, (nd->depth - 1) * INDENT +
-					MARK_W + st->label[i].width);
-		if (nd->tensor) {
-			if (text_make(&st->full[i], nd->tensor->name,
-				      env->ascii) < 0)
-				goto oom;
-			st->flat_need = max_int(st->flat_need,
-						st->full[i].width);
-		}
 		st->dtype_w = max_int(st->dtype_w, cell_width(st->dtl[i]));
 		node_shape(env, st, nd, s, sizeof(s));
 		st->shape_w = max_int(st->shape_w, cell_width(s));
@@ -534,8 +471,7 @@ static int diff_enter(struct view *v, const struct model *m, struct err *e)
 	}
 	if (st->shape_w > SHAPE_MAX)
 		st->shape_w = SHAPE_MAX;
-	tree_open_to_fit(&st->tree, v->lines > ROWS_ABOVE + ROWS_BELOW ?
-			 (size_t)(v->lines - ROWS_ABOVE - ROWS_BELOW) : 1);
+	tree_open_to_fit(&st->tv.tree, treeview_page(v));
 	if (rebuild(st, TREE_NONE) < 0)
 		goto oom;
 	snprintf(buf, sizeof(buf), "%s %s %s",
@@ -611,13 +547,14 @@ static int collect(struct diff_state *st)
 static int want_node(struct view *v, size_t i)
 {
 	struct diff_state *st = v->state;
-	size_t *under, n = tree_under(&st->tree, i, &under);
+	size_t *under, n = tree_under(&st->tv.tree, i, &under);
 	int started = 0;
 
 	if (n == TREE_NONE)
 		return 0;
 	for (size_t k = 0; k < n && !started; k++) {
-		const struct item *it = node_item(st, &st->tree.nodes[under[k]]);
+		const struct item *it = node_item(st,
+						  &st->tv.tree.nodes[under[k]]);
 
 		if (!it || it->kind != K_PAIR || st->res[it->pair].state)
 			continue;
@@ -631,32 +568,25 @@ static int want_node(struct view *v, size_t i)
 	return started;
 }
 
-static size_t page_rows(const struct view *v)
-{
-	int n = v->lines - ROWS_ABOVE - ROWS_BELOW;
-
-	return n > 0 ? (size_t)n : 1;
-}
-
 static enum view_effect diff_poll(struct view *v)
 {
 	struct diff_state *st = v->state;
+	const struct view_list *l = &st->tv.list;
 	enum view_effect eff = VIEW_NONE;
-	size_t page = page_rows(v);
+	size_t page = treeview_page(v);
 
 	if (collect(st)) {
 		/* by error, a new figure may move rows */
-		if (st->sort == BY_ERROR)
-			rebuild(st, selected_node(st));
+		if (st->tv.sort == BY_ERROR)
+			rebuild(st, treeview_selected(&st->tv));
 		eff = VIEW_REDRAW;
 	}
 	if (busy(st) || st->ndone == st->ncmp)
 		return eff;
-	if (st->list.n && want_node(v, st->rows[st->list.sel]))
+	if (l->n && want_node(v, st->tv.rows[l->sel]))
 		return eff;
-	for (size_t r = st->list.top; r < st->list.n && r < st->list.top + page;
-	     r++)
-		if (want_node(v, st->rows[r]))
+	for (size_t r = l->top; r < l->n && r < l->top + page; r++)
+		if (want_node(v, st->tv.rows[r]))
 			return eff;
 	want_node(v, 0);
 	return eff;
@@ -671,7 +601,7 @@ struct layout {
 static void compute_layout(const struct diff_state *st, int cols,
 			   struct layout *L)
 {
-	int need = st->flat ? st->flat_need : st->tree_need;
+	int need = treeview_name_need(&st->tv);
 	int want = need < NAME_WANT ? need : NAME_WANT;
 	int *drop[4] = { &L->shape, &L->cos, &L->params, &L->max };
 	int k = 0;
@@ -709,68 +639,15 @@ static void compute_layout(const struct diff_state *st, int cols,
 static void draw_columns(const struct view *v, WINDOW *w,
 			 const struct diff_state *st, const struct layout *L)
 {
-	char mode[48];
-	int x;
+	const struct treeview_col c[] = {
+		{ "dtype", L->dtype, 0 }, { "shape", L->shape, 0 },
+		{ "params", L->params, 1 }, { "rel err", L->rel, 1 },
+		{ "SQNR dB", L->sqnr, 1 }, { "cosine", L->cos, 1 },
+		{ "max err", L->max, 1 },
+	};
 
-	wattrset(w, v->env->attr[CR_COLUMNS]);
-	mvwhline(w, 1, 0, ' ', v->cols);
-	wmove(w, 1, 1);
-	w_str(w, "name", L->name, 0);
-	w_spaces(w, W_GAP);
-	w_str(w, "dtype", L->dtype, 0);
-	if (L->shape) {
-		w_spaces(w, W_GAP);
-		w_str(w, "shape", L->shape, 0);
-	}
-	if (L->params) {
-		w_spaces(w, W_GAP);
-		w_str(w, "params", L->params, 1);
-	}
-	w_spaces(w, W_GAP);
-	w_str(w, "rel err", L->rel, 1);
-	w_spaces(w, W_GAP);
-	w_str(w, "SQNR dB", L->sqnr, 1);
-	if (L->cos) {
-		w_spaces(w, W_GAP);
-		w_str(w, "cosine", L->cos, 1);
-	}
-	if (L->max) {
-		w_spaces(w, W_GAP);
-		w_str(w, "max err", L->max, 1);
-	}
-	snprintf(mode, sizeof(mode), "%s, by %s%s", st->flat ? "flat" : "tree",
-		 sort_names[st->sort], st->reverse ? " reversed" : "");
-	x = v->cols - 1 - (int)strlen(mode);
-	if (x >= getcurx(w) + W_GAP)
-		mvwaddstr(w, 1, x, mode);
-}
-
-static void draw_name(const struct view *v, WINDOW *w,
-		      const struct diff_state *st, size_t i, int width)
-{
-	const struct view_env *env = v->env;
-	const struct tree_node *nd = &st->tree.nodes[i];
-	int indent;
-
-	if (st->flat) {
-		w_text(w, env, &st->full[i], width, CROP_START, 0);
-		return;
-	}
-	indent = (nd->depth - 1) * INDENT;
-	if (indent > width - MARK_W - 8)
-		indent = max_int(0, width - MARK_W - 8);
-	w_spaces(w, indent);
-	width -= indent;
-	if (width >= MARK_W) {
-		if (nd->tensor)
-			w_spaces(w, MARK_W);
-		else if (env->ascii)
-			waddstr(w, nd->open ? "- " : "+ ");
-		else
-			waddwstr(w, nd->open ? L"\u25be " : L"\u25b8 ");
-		width -= MARK_W;
-	}
-	w_text(w, env, &st->label[i], width, CROP_MIDDLE, 0);
+	treeview_draw_titles(v, w, L->name, c, sizeof(c) / sizeof(c[0]));
+	treeview_draw_mode(v, w, &st->tv);
 }
 
 /* A figure as `qscope diff` prints it: "-" for NaN, "inf". */
@@ -788,7 +665,7 @@ static void fig(char *buf, size_t n, const char *fmt, double x)
 static void node_figures(const struct diff_state *st, size_t i,
 			 char out[4][24])
 {
-	const struct tree_node *nd = &st->tree.nodes[i];
+	const struct tree_node *nd = &st->tv.tree.nodes[i];
 	const struct agg *a = &st->agg[i];
 	const struct pair *p = node_pair(st, nd);
 	const struct item *it = node_item(st, nd);
@@ -826,18 +703,19 @@ static void node_figures(const struct diff_state *st, size_t i,
 	}
 }
 
-static void draw_row(const struct view *v, WINDOW *w, int y,
-		     const struct diff_state *st, size_t i,
-		     const struct layout *L, int sel)
+static void draw_row(const struct view *v, WINDOW *w, int y, size_t i,
+		     int sel, const void *layout)
 {
+	const struct diff_state *st = v->state;
+	const struct layout *L = layout;
 	const struct view_env *env = v->env;
-	const struct tree_node *nd = &st->tree.nodes[i];
+	const struct tree_node *nd = &st->tv.tree.nodes[i];
 	char buf[160], f[4][24];
 
 	wattrset(w, env->attr[sel ? CR_SELECTED : CR_NORMAL]);
 	mvwhline(w, y, 0, ' ', v->cols);
 	wmove(w, y, 1);
-	draw_name(v, w, st, i, L->name);
+	treeview_draw_name(v, w, &st->tv, i, L->name);
 	w_spaces(w, W_GAP);
 	wattrset(w, env->attr[sel ? CR_SELECTED : CR_DTYPE]);
 	put_cell(w, env, st->dtl[i], L->dtype, 0);
@@ -871,8 +749,9 @@ static void draw_row(const struct view *v, WINDOW *w, int y,
 static void pair_note(const struct view_env *env, const struct diff_state *st,
 		      char *buf, size_t n)
 {
-	size_t i = selected_node(st);
-	const struct tree_node *nd = i != TREE_NONE ? &st->tree.nodes[i] : NULL;
+	size_t i = treeview_selected(&st->tv);
+	const struct tree_node *nd = i != TREE_NONE ? &st->tv.tree.nodes[i] :
+				     NULL;
 	const struct pair *p = nd ? node_pair(st, nd) : NULL;
 	const struct item *it = nd ? node_item(st, nd) : NULL;
 	char name[512];
@@ -926,8 +805,7 @@ static void draw_status(const struct view *v, WINDOW *w,
 	size_t len = 0;
 	struct text t;
 
-	snprintf(pos, sizeof(pos), "%zu/%zu",
-		 st->list.n ? st->list.sel + 1 : 0, st->list.n);
+	treeview_pos(&st->tv, pos, sizeof(pos));
 	line[0] = '\0';
 	if (st->ndone < st->ncmp)
 		len += (size_t)snprintf(line, sizeof(line), "computing %zu/%zu",
@@ -963,11 +841,9 @@ static void diff_draw(const struct view *v, WINDOW *w)
 {
 	struct diff_state *st = v->state;
 	const struct view_env *env = v->env;
-	size_t page = page_rows(v);
 	struct layout L;
-	int cursor_y = ROWS_ABOVE, avail = v->cols - 2, tw;
+	int cursor_y, avail = v->cols - 2, tw;
 
-	view_list_clamp(&st->list, page);
 	aggregate(st);
 	compute_layout(st, v->cols, &L);
 
@@ -982,18 +858,7 @@ static void diff_draw(const struct view *v, WINDOW *w)
 	}
 	waddnstr(w, st->summary, v->cols - 1 - getcurx(w));
 	draw_columns(v, w, st, &L);
-	if (st->list.n == 0) {
-		wattrset(w, env->attr[CR_NORMAL]);
-		mvwaddnstr(w, ROWS_ABOVE, 1, "(no tensors)", v->cols - 2);
-	}
-	for (size_t i = 0; i < page && st->list.top + i < st->list.n; i++) {
-		size_t idx = st->list.top + i;
-		int y = ROWS_ABOVE + (int)i;
-
-		draw_row(v, w, y, st, st->rows[idx], &L, idx == st->list.sel);
-		if (idx == st->list.sel)
-			cursor_y = y;
-	}
+	cursor_y = treeview_draw_rows(v, w, &st->tv, draw_row, &L);
 	draw_status(v, w, st);
 	wattrset(w, env->attr[CR_NORMAL]);
 	wmove(w, cursor_y, 0);
@@ -1072,7 +937,7 @@ static void dh_title(const struct view_env *env, const struct pair *p,
 static enum view_effect open_pair(struct view *v, size_t i)
 {
 	struct diff_state *st = v->state;
-	const struct tree_node *nd = &st->tree.nodes[i];
+	const struct tree_node *nd = &st->tv.tree.nodes[i];
 	const struct item *it = node_item(st, nd);
 	const struct pair *p = node_pair(st, nd);
 
@@ -1107,95 +972,38 @@ static enum view_effect open_pair(struct view *v, size_t i)
 static enum view_effect diff_act(struct view *v, enum action a)
 {
 	struct diff_state *st = v->state;
-	size_t i = selected_node(st);
-	struct tree_node *nd = i != TREE_NONE ? &st->tree.nodes[i] : NULL;
-	int any_closed = 0;
+	size_t i = treeview_selected(&st->tv);
 
 	st->msg[0] = '\0';
-	switch (a) {
-	case ACT_OPEN:
-	case ACT_EXPAND:
-		if (!nd)
-			return VIEW_NONE;
-		if (nd->tensor)
-			return open_pair(v, i);
-		if (a == ACT_OPEN || !nd->open) {
-			nd->open = !nd->open;
-			rebuild(st, i);
-		} else if (st->list.sel + 1 < st->list.n) {
-			st->list.sel++;		/* into the group */
-		}
-		return VIEW_REDRAW;
-	case ACT_COLLAPSE:
-		if (!nd || st->flat)
-			return VIEW_NONE;
-		if (!nd->tensor && nd->open) {
-			nd->open = 0;
-			rebuild(st, i);
-		} else if (nd->parent != 0 && nd->parent != TREE_NONE) {
-			st->tree.nodes[nd->parent].open = 0;
-			rebuild(st, nd->parent);
-		}
-		return VIEW_REDRAW;
-	case ACT_EXPAND_ALL:
-		for (size_t k = 1; k < st->tree.n; k++)
-			if (st->tree.nodes[k].nkids && !st->tree.nodes[k].open &&
-			    st->tree.nodes[k].parent != TREE_NONE)
-				any_closed = 1;
-		tree_open_all(&st->tree, any_closed);
-		while (!any_closed && i != TREE_NONE &&
-		       st->tree.nodes[i].parent != 0 &&
-		       st->tree.nodes[i].parent != TREE_NONE)
-			i = st->tree.nodes[i].parent;
-		st->flat = 0;
-		rebuild(st, i);
-		return VIEW_REDRAW;
-	case ACT_FLAT:
-		st->flat = !st->flat;
-		if (nd && !nd->tensor && st->flat)
-			while (i != TREE_NONE && !st->tree.nodes[i].tensor)
-				i = st->tree.nodes[i].nkids ?
-				    st->tree.nodes[i].kids[0] : TREE_NONE;
-		if (!st->flat && i != TREE_NONE)
-			tree_reveal(&st->tree, i);
-		rebuild(st, i);
-		return VIEW_LAYOUT;
-	case ACT_SORT:
-	case ACT_SORT_REV:
-		if (a == ACT_SORT) {
-			st->sort = (enum sort_key)((st->sort + 1) % NSORTS);
-			st->reverse = 0;
-		} else {
-			st->reverse = !st->reverse;
-		}
-		rebuild(st, i);
-		return VIEW_REDRAW;
-	default:
-		return view_list_act(&st->list, a, page_rows(v));
-	}
+	if ((a == ACT_OPEN || a == ACT_EXPAND) && i != TREE_NONE &&
+	    st->tv.tree.nodes[i].tensor)
+		return open_pair(v, i);
+	/* the sort by error needs the figures as they are now */
+	if (a == ACT_SORT || a == ACT_SORT_REV)
+		aggregate(st);
+	return treeview_act(v, &st->tv, a);
+}
+
+static enum view_effect diff_input(struct view *v, const char *text,
+				   enum input_event ev)
+{
+	struct diff_state *st = v->state;
+
+	st->msg[0] = '\0';
+	return treeview_input(&st->tv, text, ev);
 }
 
 static enum view_effect diff_mouse(struct view *v, int y, int x,
 				   enum mouse_event ev)
 {
-	struct diff_state *st = v->state;
-	size_t row;
-
 	(void)x;
-	if (y < ROWS_ABOVE || y >= v->lines - ROWS_BELOW)
-		return VIEW_NONE;
-	row = st->list.top + (size_t)(y - ROWS_ABOVE);
-	if (row >= st->list.n)
-		return VIEW_NONE;
-	st->list.sel = row;
-	if (ev == MOUSE_DOUBLE)
-		return diff_act(v, ACT_OPEN) | VIEW_REDRAW;
-	return VIEW_REDRAW;
+	return treeview_mouse(v, &((struct diff_state *)v->state)->tv, y, ev);
 }
 
 static const enum action diff_actions[] = {
 	ACT_OPEN, ACT_EXPAND, ACT_COLLAPSE, ACT_EXPAND_ALL, ACT_FLAT,
-	ACT_SORT, ACT_SORT_REV, ACT_NONE,
+	ACT_SORT, ACT_SORT_REV, ACT_SEARCH, ACT_SEARCH_NEXT, ACT_SEARCH_PREV,
+	ACT_NONE,
 };
 
 const struct view_ops view_diff_ops = {
@@ -1205,6 +1013,7 @@ const struct view_ops view_diff_ops = {
 	.draw = diff_draw,
 	.act = diff_act,
 	.leave = diff_leave,
+	.input = diff_input,
 	.mouse = diff_mouse,
 	.poll = diff_poll,
 	.actions = diff_actions,

@@ -12,7 +12,8 @@
  * The tree (views/tree.h) groups names by their dotted structure; a group
  * row sums its tensors.  Left/Right fold and unfold, Enter opens a tensor's
  * histogram (views/histogram.c), T shows every tensor in one flat list,
- * s sorts by name, size or dtype, / searches names as you type.
+ * s sorts by name, size or dtype, / searches names as you type: the rows
+ * and these keys are views/treeview.h's, shared with the diff screen.
  *
  * Targets: f/F step a row's number format, t (or =) opens the sweep of
  * every format, B asks for a size ("3.5G", "4.25 bpw") and sets the
@@ -57,6 +58,7 @@
 #include "views/sweep.h"
 #include "views/write.h"
 #include "views/tree.h"
+#include "views/treeview.h"
 #include "views/units.h"
 #include "views/widgets.h"
 
@@ -69,32 +71,13 @@
 /* Share bar width: shrinks from MAX to MIN to give names room. */
 #define BAR_MAX		10
 #define BAR_MIN		5
-/* Rows above and below the table: title, column titles / status line. */
-#define ROWS_ABOVE	2
-#define ROWS_BELOW	1
-/* Columns of indentation per tree level, and of the fold marker. */
-#define INDENT		2
-#define MARK_W		2
-/* The longest search. */
-#define QUERY_MAX	256
 
 struct tensors_state {
-	struct tree tree;
-	struct text *label;	/* per node: its label */
-	struct text *full;	/* per node: a tensor's full name (lazy) */
+	struct treeview tv;	/* the tree, its rows, the search */
 	uint64_t *kid_max;	/* per node: the largest child's bytes */
 	uint64_t tensor_max;	/* the largest tensor's bytes */
-	size_t *rows, rows_cap;
-	struct view_list list;
-	int flat, reverse;
-	enum tree_sort sort;
 	struct text path, summary, totals;
 	int dtype_w, shape_w, params_w, bytes_w, pct_w;
-	int tree_need, flat_need;	/* name column widths wanted */
-	/* search */
-	wchar_t query[QUERY_MAX + 1];	/* NUL-terminated */
-	size_t qlen;
-	size_t origin;		/* the node selected when the search began */
 	char msg[160];		/* for the status line, until the next key */
 	/* the quantization preview: a target per tensor, its error and size */
 	struct preview pv;
@@ -288,76 +271,29 @@ static void tensors_leave(struct view *v)
 {
 	struct tensors_state *st = v->state;
 
-	for (size_t i = 0; i < st->tree.n; i++) {
-		if (st->label)
-			text_release(&st->label[i]);
-		if (st->full)
-			text_release(&st->full[i]);
-	}
-	free(st->label);
-	free(st->full);
 	free(st->kid_max);
-	free(st->rows);
 	free(st->agg);
 	free(st->badge);
 	doctor_session_stop(v->env);
 	preview_release(&st->pv, v->env);
-	tree_release(&st->tree);
+	treeview_release(&st->tv);
 	text_release(&st->path);
 	text_release(&st->summary);
 	text_release(&st->totals);
 }
 
-/* The full names, made the first time the flat list or a search needs
- * them; -1 when out of memory. */
-static int make_full_names(struct view *v)
+/* How tensors compare in the sort chosen (struct treeview_sorts). */
+static int cmp_nodes(const void *ctx, size_t a, size_t b, int full)
 {
-	struct tensors_state *st = v->state;
+	const struct tensors_state *st = ctx;
 
-	if (st->full)
-		return 0;
-	st->full = calloc(st->tree.n ? st->tree.n : 1, sizeof(*st->full));
-	if (!st->full)
-		return -1;
-	for (size_t i = 0; i < st->tree.n; i++) {
-		const struct tensor *t = st->tree.nodes[i].tensor;
-
-		if (!t)
-			continue;
-		if (text_make(&st->full[i], t->name ? t->name : "",
-			      v->env->ascii) < 0)
-			return -1;
-		st->flat_need = max_int(st->flat_need, st->full[i].width);
-	}
-	return 0;
+	return tree_cmp(&st->tv.tree, a, b, (enum tree_sort)st->tv.sort,
+			st->tv.reverse, full);
 }
 
-/* Rebuild the rows shown, keeping the node `keep` selected if it is
- * still shown (else the nearest row).  -1 when out of memory. */
-static int rebuild(struct tensors_state *st, size_t keep)
-{
-	size_t n = tree_rows(&st->tree, st->flat ? TREE_FLAT : TREE_SHOWN,
-			     st->sort, st->reverse, &st->rows, &st->rows_cap);
-
-	if (n == TREE_NONE) {
-		st->list.n = 0;
-		return -1;
-	}
-	st->list.n = n;
-	for (size_t i = 0; keep != TREE_NONE && i < n; i++)
-		if (st->rows[i] == keep) {
-			st->list.sel = i;
-			break;
-		}
-	if (st->list.sel >= n)
-		st->list.sel = n ? n - 1 : 0;
-	return 0;
-}
-
-static size_t selected_node(const struct tensors_state *st)
-{
-	return st->list.n ? st->rows[st->list.sel] : TREE_NONE;
-}
+static const struct treeview_sorts sorts = {
+	cmp_nodes, sort_names, TREE_NSORTS
+};
 
 static int tensors_enter(struct view *v, const struct model *m, struct err *e)
 {
@@ -370,32 +306,25 @@ static int tensors_enter(struct view *v, const struct model *m, struct err *e)
 	st->params_w = (int)strlen("params");
 	st->bytes_w = (int)strlen("bytes");
 	st->pct_w = (int)strlen("share") - 1;
-	st->tree_need = st->flat_need = (int)strlen("name");
-	st->origin = TREE_NONE;
-
-	if (tree_build(&st->tree, m) < 0 || preview_init(&st->pv, m) < 0)
+	if (treeview_init(&st->tv, m, ascii, &sorts, st,
+			  st->msg, sizeof(st->msg)) < 0 ||
+	    preview_init(&st->pv, m) < 0)
 		goto oom;
 	st->norm_scheme = (int)(scheme_find("f32") - schemes);
 	st->fmt_w = (int)strlen("format");
 	for (size_t k = 0; k < nschemes; k++)
 		st->fmt_w = max_int(st->fmt_w, (int)strlen(schemes[k].name));
-	st->agg = calloc(st->tree.n, sizeof(*st->agg));
-	st->label = calloc(st->tree.n, sizeof(*st->label));
-	st->kid_max = calloc(st->tree.n, sizeof(*st->kid_max));
-	st->badge = calloc(st->tree.n, sizeof(*st->badge));
-	if (!st->label || !st->kid_max || !st->agg || !st->badge)
+	st->agg = calloc(st->tv.tree.n, sizeof(*st->agg));
+	st->kid_max = calloc(st->tv.tree.n, sizeof(*st->kid_max));
+	st->badge = calloc(st->tv.tree.n, sizeof(*st->badge));
+	if (!st->kid_max || !st->agg || !st->badge)
 		goto oom;
-	for (size_t i = 1; i < st->tree.n; i++) {
-		const struct tree_node *nd = &st->tree.nodes[i];
+	for (size_t i = 1; i < st->tv.tree.n; i++) {
+		const struct tree_node *nd = &st->tv.tree.nodes[i];
 		char pct[16];
 
 		if (nd->parent == TREE_NONE)
 			continue;	/* merged into its parent */
-		if (text_make(&st->label[i], nd->label, ascii) < 0)
-			goto oom;
-		st->tree_need = max_int(st->tree_need,
-					(nd->depth - 1) * INDENT + MARK_W +
-					st->label[i].width);
 		if (nd->bytes > st->kid_max[nd->parent])
 			st->kid_max[nd->parent] = nd->bytes;
 		if (nd->tensor && nd->bytes > st->tensor_max)
@@ -413,9 +342,8 @@ static int tensors_enter(struct view *v, const struct model *m, struct err *e)
 	if (st->shape_w > SHAPE_MAX)
 		st->shape_w = SHAPE_MAX;
 	/* open as much of the structure as the first screen shows */
-	tree_open_to_fit(&st->tree, v->lines > ROWS_ABOVE + ROWS_BELOW ?
-			 (size_t)(v->lines - ROWS_ABOVE - ROWS_BELOW) : 1);
-	if (rebuild(st, TREE_NONE) < 0)
+	tree_open_to_fit(&st->tv.tree, treeview_page(v));
+	if (treeview_rebuild(&st->tv, TREE_NONE) < 0)
 		goto oom;
 
 	if (text_make(&st->path, m->path ? m->path : "", ascii) < 0)
@@ -443,7 +371,7 @@ static void compute_layout(const struct tensors_state *st, int cols,
 	/* the order columns give way in when the terminal is narrow */
 	int *drop[4];
 	int fixed, k = 0;
-	int need = st->flat ? st->flat_need : st->tree_need;
+	int need = treeview_name_need(&st->tv);
 	int want = need < NAME_WANT ? need : NAME_WANT;
 
 	L->dtype = st->dtype_w;
@@ -528,34 +456,15 @@ static void draw_title(const struct view *v, WINDOW *w,
 static void draw_columns(const struct view *v, WINDOW *w,
 			 const struct tensors_state *st, const struct layout *L)
 {
-	char mode[48];
-	int x;
+	const struct treeview_col c[] = {
+		{ "dtype", L->dtype, 0 }, { "shape", L->shape, 0 },
+		{ "params", L->params, 1 }, { "bytes", L->bytes, 1 },
+		{ "format", L->fmt, 0 }, { "after", L->after, 1 },
+		{ st->sqnr ? "SQNR dB" : "error", L->err, 1 },
+	};
 
-	wmove(w, 1, 0);
-	wattrset(w, v->env->attr[CR_COLUMNS]);
-	mvwhline(w, 1, 0, ' ', v->cols);
-	wmove(w, 1, 1);
-	w_str(w, "name", L->name, 0);
-	w_spaces(w, W_GAP);
-	w_str(w, "dtype", L->dtype, 0);
-	if (L->shape) {
-		w_spaces(w, W_GAP);
-		w_str(w, "shape", L->shape, 0);
-	}
-	if (L->params) {
-		w_spaces(w, W_GAP);
-		w_str(w, "params", L->params, 1);
-	}
-	w_spaces(w, W_GAP);
-	w_str(w, "bytes", L->bytes, 1);
-	if (L->fmt) {
-		w_spaces(w, W_GAP);
-		w_str(w, "format", L->fmt, 0);
-		w_spaces(w, W_GAP);
-		w_str(w, "after", L->after, 1);
-		w_spaces(w, W_GAP);
-		w_str(w, st->sqnr ? "SQNR dB" : "error", L->err, 1);
-	}
+	/* format, after and error: only with targets (their widths 0) */
+	treeview_draw_titles(v, w, L->name, c, sizeof(c) / sizeof(c[0]));
 	if (L->pct) {
 		w_spaces(w, W_GAP);
 		w_str(w, "share", (int)strlen("share"), 0);
@@ -564,42 +473,7 @@ static void draw_columns(const struct view *v, WINDOW *w,
 		      (int)strlen("share"));
 	}
 	/* how the rows are shown, at the right end when there is room */
-	snprintf(mode, sizeof(mode), "%s, by %s%s", st->flat ? "flat" : "tree",
-		 sort_names[st->sort], st->reverse ? " reversed" : "");
-	x = v->cols - 1 - (int)strlen(mode);
-	if (x >= getcurx(w) + W_GAP)
-		mvwaddstr(w, 1, x, mode);
-}
-
-/* The name cell: indentation, fold marker and label (tree), or the full
- * name (flat), in exactly width columns. */
-static void draw_name(const struct view *v, WINDOW *w,
-		      const struct tensors_state *st, size_t i, int width)
-{
-	const struct view_env *env = v->env;
-	const struct tree_node *nd = &st->tree.nodes[i];
-	int indent;
-
-	if (st->flat) {
-		w_text(w, env, &st->full[i], width, CROP_START, 0);
-		return;
-	}
-	indent = (nd->depth - 1) * INDENT;
-	/* deep trees on narrow screens: the label keeps 8 columns */
-	if (indent > width - MARK_W - 8)
-		indent = max_int(0, width - MARK_W - 8);
-	w_spaces(w, indent);
-	width -= indent;
-	if (width >= MARK_W) {
-		if (nd->tensor)
-			w_spaces(w, MARK_W);
-		else if (env->ascii)
-			waddstr(w, nd->open ? "- " : "+ ");
-		else
-			waddwstr(w, nd->open ? L"\u25be " : L"\u25b8 ");
-		width -= MARK_W;
-	}
-	w_text(w, env, &st->label[i], width, CROP_MIDDLE, 0);
+	treeview_draw_mode(v, w, &st->tv);
 }
 
 /* ---- the preview columns ---- */
@@ -614,14 +488,14 @@ static size_t tensor_index(const struct tensors_state *st,
  * in nodes[]). */
 static void aggregate(struct tensors_state *st)
 {
-	for (size_t i = 0; i < st->tree.n; i++) {
+	for (size_t i = 0; i < st->tv.tree.n; i++) {
 		struct agg *a = &st->agg[i];
 
 		memset(a, 0, sizeof(*a));
 		a->target = AGG_UNSET;
 	}
-	for (size_t i = st->tree.n; i-- > 0;) {
-		const struct tree_node *nd = &st->tree.nodes[i];
+	for (size_t i = st->tv.tree.n; i-- > 0;) {
+		const struct tree_node *nd = &st->tv.tree.nodes[i];
 		struct agg *a = &st->agg[i], *p;
 
 		if (nd->tensor) {
@@ -708,9 +582,9 @@ static int take_badges(struct view *v)
 	node_of = calloc(v->model->ntensors + 1, sizeof(*node_of));
 	if (!node_of)
 		return 0;
-	for (size_t i = 0; i < st->tree.n; i++)
-		if (st->tree.nodes[i].tensor)
-			node_of[tensor_index(st, &st->tree.nodes[i])] = i;
+	for (size_t i = 0; i < st->tv.tree.n; i++)
+		if (st->tv.tree.nodes[i].tensor)
+			node_of[tensor_index(st, &st->tv.tree.nodes[i])] = i;
 	for (size_t k = 0; k < r->n; k++) {
 		const struct doctor_finding *f = &r->f[k];
 		unsigned char b = f->severity == DOCTOR_ERROR ? BADGE_ERROR :
@@ -720,7 +594,7 @@ static int take_badges(struct view *v)
 		if (!f->tensor || b == BADGE_NONE)
 			continue;
 		for (size_t i = node_of[f->tensor - v->model->tensors];
-		     i != TREE_NONE; i = st->tree.nodes[i].parent)
+		     i != TREE_NONE; i = st->tv.tree.nodes[i].parent)
 			if (st->badge[i] < b)
 				st->badge[i] = b;
 	}
@@ -746,12 +620,13 @@ static void draw_preview(WINDOW *w, const struct tensors_state *st, size_t i,
 	w_str(w, buf, L->err, 1);
 }
 
-static void draw_row(const struct view *v, WINDOW *w, int y,
-		     const struct tensors_state *st, size_t i,
-		     const struct layout *L, int sel)
+static void draw_row(const struct view *v, WINDOW *w, int y, size_t i,
+		     int sel, const void *layout)
 {
+	const struct tensors_state *st = v->state;
+	const struct layout *L = layout;
 	const struct view_env *env = v->env;
-	const struct tree_node *nd = &st->tree.nodes[i];
+	const struct tree_node *nd = &st->tv.tree.nodes[i];
 	char buf[64];
 	uint64_t scale;
 
@@ -764,7 +639,7 @@ static void draw_row(const struct view *v, WINDOW *w, int y,
 		set_role(w, env, CR_NORMAL, sel);
 	}
 	wmove(w, y, 1);
-	draw_name(v, w, st, i, L->name);
+	treeview_draw_name(v, w, &st->tv, i, L->name);
 	w_spaces(w, W_GAP);
 	set_role(w, env, CR_DTYPE, sel);
 	w_str(w, node_dtype(nd), L->dtype, 0);
@@ -800,20 +675,13 @@ static void draw_row(const struct view *v, WINDOW *w, int y,
 		w_str(w, buf, L->pct, 1);
 	}
 	if (L->bar) {
-		scale = st->flat ? st->tensor_max :
+		scale = st->tv.flat ? st->tensor_max :
 			nd->parent != TREE_NONE ? st->kid_max[nd->parent] : 0;
 		w_spaces(w, 1);
 		set_role(w, env, CR_BAR, sel);
 		w_hbar(w, env, scale ? (double)nd->bytes / (double)scale : 0,
 		       L->bar);
 	}
-}
-
-static size_t page_rows(const struct view *v)
-{
-	int n = v->lines - ROWS_ABOVE - ROWS_BELOW;
-
-	return n > 0 ? (size_t)n : 1;
 }
 
 /* Columns w_status() gives pos and the hints on the right. */
@@ -838,31 +706,17 @@ static void tensors_draw(const struct view *v, WINDOW *w)
 		{ ACT_QUIT, "quit" },
 	};
 	struct tensors_state *st = v->state;
-	size_t page = page_rows(v);
 	struct layout L;
-	int cursor_y = ROWS_ABOVE;
+	int cursor_y;
 	char pos[48];
 
-	view_list_clamp(&st->list, page);
 	if (st->pv.ntargets)
 		aggregate(st);
 	compute_layout(st, v->cols, &L);
 	draw_title(v, w, st);
 	draw_columns(v, w, st, &L);
-	if (st->list.n == 0) {
-		wattrset(w, v->env->attr[CR_NORMAL]);
-		mvwaddnstr(w, ROWS_ABOVE, 1, "(no tensors)", v->cols - 2);
-	}
-	for (size_t i = 0; i < page && st->list.top + i < st->list.n; i++) {
-		size_t idx = st->list.top + i;
-		int y = ROWS_ABOVE + (int)i;
-
-		draw_row(v, w, y, st, st->rows[idx], &L, idx == st->list.sel);
-		if (idx == st->list.sel)
-			cursor_y = y;
-	}
-	snprintf(pos, sizeof(pos), "%zu/%zu",
-		 st->list.n ? st->list.sel + 1 : 0, st->list.n);
+	cursor_y = treeview_draw_rows(v, w, &st->tv, draw_row, &L);
+	treeview_pos(&st->tv, pos, sizeof(pos));
 	if (st->bud.on) {
 		struct text t;
 		char line[160], stop[32];
@@ -924,94 +778,6 @@ static void tensors_draw(const struct view *v, WINDOW *w)
 	wmove(w, cursor_y, 0);
 }
 
-/* ---- search ---- */
-
-/* Set the query from UTF-8 text. */
-static void set_query(struct tensors_state *st, const char *s)
-{
-	mbstate_t ps;
-	size_t n = 0;
-
-	memset(&ps, 0, sizeof(ps));
-	while (*s && n < QUERY_MAX) {
-		wchar_t c;
-		size_t k = mbrtowc(&c, s, strlen(s), &ps);
-
-		if (k == 0 || k == (size_t)-1 || k == (size_t)-2) {
-			c = 0xfffd;
-			k = 1;
-			memset(&ps, 0, sizeof(ps));
-		}
-		st->query[n++] = c;
-		s += k;
-	}
-	st->query[n] = L'\0';
-	st->qlen = n;
-}
-
-/* Is node x (from) at or under group g? */
-static int under(const struct tree *t, size_t x, size_t g)
-{
-	for (; x != TREE_NONE; x = t->nodes[x].parent)
-		if (x == g)
-			return 1;
-	return 0;
-}
-
-/*
- * Select the next tensor whose name contains the query, starting at node
- * from (itself included when same is set), forwards or backwards in the
- * order shown, wrapping around.  0 found, -1 not (or out of memory).
- */
-static int find(struct view *v, size_t from, int dir, int same)
-{
-	struct tensors_state *st = v->state;
-	size_t *order = NULL, cap = 0, n, start = 0, hit = TREE_NONE;
-	char q[64];
-
-	if (make_full_names(v) < 0)
-		return -1;
-	n = tree_rows(&st->tree, st->flat ? TREE_FLAT : TREE_TENSORS,
-		      st->sort, st->reverse, &order, &cap);
-	if (n == TREE_NONE || n == 0) {
-		free(order);
-		return -1;
-	}
-	/* where from is in that order: itself, or the first tensor under it */
-	for (size_t i = 0; i < n; i++)
-		if (order[i] == from || under(&st->tree, order[i], from)) {
-			start = i;
-			break;
-		}
-	for (size_t k = 0; k < n; k++) {
-		size_t i;
-
-		if (dir > 0)
-			i = (start + k + (same ? 0 : 1)) % n;
-		else
-			i = (start + n - k - (same ? 0 : 1)) % n;
-		if (text_contains(&st->full[order[i]], st->query, st->qlen)) {
-			hit = order[i];
-			if ((dir > 0 && i < start) || (dir < 0 && i > start))
-				snprintf(st->msg, sizeof(st->msg),
-					 "search wrapped around");
-			break;
-		}
-	}
-	free(order);
-	if (hit == TREE_NONE) {
-		wcstombs(q, st->query, sizeof(q));
-		q[sizeof(q) - 1] = '\0';
-		snprintf(st->msg, sizeof(st->msg), "no tensor name contains '%s'",
-			 q);
-		return -1;
-	}
-	if (!st->flat)
-		tree_reveal(&st->tree, hit);
-	rebuild(st, hit);
-	return 0;
-}
-
 static enum view_effect plan_input(struct view *v, const char *text,
 				   enum input_event ev);
 static enum view_effect budget_input(struct view *v, const char *text,
@@ -1027,22 +793,7 @@ static enum view_effect tensors_input(struct view *v, const char *text,
 		return budget_input(v, text, ev);
 	if (st->input != IN_SEARCH)
 		return plan_input(v, text, ev);
-	if (ev == INPUT_CANCEL) {
-		/* back where the search began */
-		if (st->origin != TREE_NONE) {
-			if (!st->flat)
-				tree_reveal(&st->tree, st->origin);
-			rebuild(st, st->origin);
-		}
-		st->qlen = 0;
-		return VIEW_REDRAW;
-	}
-	set_query(st, text);
-	if (st->qlen && st->origin != TREE_NONE)
-		find(v, st->origin, 1, 1);
-	if (ev == INPUT_DONE)
-		st->origin = TREE_NONE;
-	return VIEW_REDRAW;
+	return treeview_input(&st->tv, text, ev);
 }
 
 /* ---- targets and plans ---- */
@@ -1052,10 +803,10 @@ static enum view_effect tensors_input(struct view *v, const char *text,
 static size_t tensors_under(const struct tensors_state *st, size_t i,
 			    size_t **out)
 {
-	size_t n = tree_under(&st->tree, i, out);
+	size_t n = tree_under(&st->tv.tree, i, out);
 
 	for (size_t k = 0; n != TREE_NONE && k < n; k++)
-		(*out)[k] = tensor_index(st, &st->tree.nodes[(*out)[k]]);
+		(*out)[k] = tensor_index(st, &st->tv.tree.nodes[(*out)[k]]);
 	return n;
 }
 
@@ -1466,15 +1217,15 @@ static int want_node(struct view *v, size_t i)
 static void want_targets(struct view *v)
 {
 	struct tensors_state *st = v->state;
-	size_t page = page_rows(v);
+	const struct view_list *l = &st->tv.list;
+	size_t page = treeview_page(v);
 
 	if (!st->pv.ntargets || preview_busy(&st->pv))
 		return;
-	if (st->list.n && want_node(v, st->rows[st->list.sel]))
+	if (l->n && want_node(v, st->tv.rows[l->sel]))
 		return;
-	for (size_t r = st->list.top; r < st->list.n && r < st->list.top + page;
-	     r++)
-		if (want_node(v, st->rows[r]))
+	for (size_t r = l->top; r < l->n && r < l->top + page; r++)
+		if (want_node(v, st->tv.rows[r]))
 			return;
 	for (size_t t = 0; t < v->model->ntensors; t++) {
 		int started = 0;
@@ -1539,7 +1290,7 @@ static enum view_effect open_tensor(struct view *v, size_t i)
 	struct tensors_state *st = v->state;
 
 	v->push_ops = &view_histogram_ops;
-	v->push_arg = st->tree.nodes[i].tensor;
+	v->push_arg = st->tv.tree.nodes[i].tensor;
 	return VIEW_PUSH;
 }
 
@@ -1548,34 +1299,34 @@ static enum view_effect open_tensor(struct view *v, size_t i)
 static enum view_effect compare(struct view *v, size_t i)
 {
 	struct tensors_state *st = v->state;
+	const struct scheme *sc;
 	size_t t;
 	int s;
 
 	if (i == TREE_NONE)
 		return VIEW_NONE;
-	if (!st->tree.nodes[i].tensor) {
+	if (!st->tv.tree.nodes[i].tensor) {
 		snprintf(st->msg, sizeof(st->msg),
 			 "compare works on one tensor: select a tensor");
 		return VIEW_REDRAW;
 	}
-	t = tensor_index(st, &st->tree.nodes[i]);
+	t = tensor_index(st, &st->tv.tree.nodes[i]);
 	s = st->pv.target[t];
 	if (s == PV_KEEP) {
-		for (s = 0; (size_t)s < nschemes; s++)
-			if (preview_applies(&st->pv, t, s))
-				break;
-		if ((size_t)s == nschemes) {
+		sc = compare_default_scheme(&v->model->tensors[t]);
+		if (!sc) {
 			snprintf(st->msg, sizeof(st->msg),
-				 "no number format applies to this tensor");
+				 "no number format to compare with applies to this tensor");
 			return VIEW_REDRAW;
 		}
 		snprintf(st->msg, sizeof(st->msg),
-			 "compared with %s, the first format f gives (the "
-			 "target is keep)", schemes[s].name);
+			 "compared with %s (the target is keep)", sc->name);
+	} else {
+		sc = &schemes[s];
 	}
 	st->cmp.m = v->model;
 	st->cmp.tensor = t;
-	st->cmp.scheme = &schemes[s];
+	st->cmp.scheme = sc;
 	v->push_ops = &view_compare_ops;
 	v->push_arg = &st->cmp;
 	return VIEW_PUSH;
@@ -1584,89 +1335,20 @@ static enum view_effect compare(struct view *v, size_t i)
 static enum view_effect act(struct view *v, enum action a)
 {
 	struct tensors_state *st = v->state;
-	size_t i = selected_node(st);
-	struct tree_node *nd = i != TREE_NONE ? &st->tree.nodes[i] : NULL;
-	int any_closed = 0;
+	size_t i = treeview_selected(&st->tv);
+	const struct tree_node *nd = i != TREE_NONE ? &st->tv.tree.nodes[i] :
+				     NULL;
 
 	st->msg[0] = '\0';
 	switch (a) {
 	case ACT_OPEN:
-		if (!nd)
-			return VIEW_NONE;
-		if (nd->tensor)
-			return open_tensor(v, i);
-		nd->open = !nd->open;
-		rebuild(st, i);
-		return VIEW_REDRAW;
 	case ACT_EXPAND:
-		if (!nd)
-			return VIEW_NONE;
-		if (nd->tensor)
+		if (nd && nd->tensor)
 			return open_tensor(v, i);
-		if (!nd->open) {
-			nd->open = 1;
-			rebuild(st, i);
-		} else if (st->list.sel + 1 < st->list.n) {
-			st->list.sel++;		/* into the group */
-		}
-		return VIEW_REDRAW;
-	case ACT_COLLAPSE:
-		if (!nd || st->flat)
-			return VIEW_NONE;
-		if (!nd->tensor && nd->open) {
-			nd->open = 0;
-			rebuild(st, i);
-		} else if (nd->parent != 0 && nd->parent != TREE_NONE) {
-			st->tree.nodes[nd->parent].open = 0;
-			rebuild(st, nd->parent);
-		}
-		return VIEW_REDRAW;
-	case ACT_EXPAND_ALL:
-		for (size_t k = 1; k < st->tree.n; k++)
-			if (st->tree.nodes[k].nkids && !st->tree.nodes[k].open &&
-			    st->tree.nodes[k].parent != TREE_NONE)
-				any_closed = 1;
-		tree_open_all(&st->tree, any_closed);
-		/* folding everything keeps the selection on its top group */
-		while (!any_closed && i != TREE_NONE &&
-		       st->tree.nodes[i].parent != 0 &&
-		       st->tree.nodes[i].parent != TREE_NONE)
-			i = st->tree.nodes[i].parent;
-		if (st->flat)
-			st->flat = 0;
-		rebuild(st, i);
-		return VIEW_REDRAW;
-	case ACT_FLAT:
-		if (!st->flat && make_full_names(v) < 0) {
-			snprintf(st->msg, sizeof(st->msg), "out of memory");
-			return VIEW_REDRAW;
-		}
-		st->flat = !st->flat;
-		/* a group has no row in the flat list: its first tensor */
-		if (nd && !nd->tensor && st->flat)
-			while (i != TREE_NONE && !st->tree.nodes[i].tensor)
-				i = st->tree.nodes[i].nkids ?
-				    st->tree.nodes[i].kids[0] : TREE_NONE;
-		if (!st->flat && i != TREE_NONE)
-			tree_reveal(&st->tree, i);
-		rebuild(st, i);
-		return VIEW_LAYOUT;
-	case ACT_SORT:
-	case ACT_SORT_REV:
-		if (a == ACT_SORT) {
-			st->sort = (enum tree_sort)((st->sort + 1) % TREE_NSORTS);
-			st->reverse = 0;
-		} else {
-			st->reverse = !st->reverse;
-		}
-		tree_sort(&st->tree, st->sort, st->reverse);
-		rebuild(st, i);
-		return VIEW_REDRAW;
+		return treeview_act(v, &st->tv, a);
 	case ACT_SEARCH:
-		st->origin = i;
 		st->input = IN_SEARCH;
-		v->prompt = "/";
-		return VIEW_INPUT;
+		return treeview_act(v, &st->tv, a);
 	case ACT_FORMAT_NEXT:
 	case ACT_FORMAT_PREV:
 		if (i == TREE_NONE)
@@ -1677,7 +1359,7 @@ static enum view_effect act(struct view *v, enum action a)
 		if (i == TREE_NONE)
 			return VIEW_NONE;
 		st->sweep.pv = &st->pv;
-		st->sweep.tree = &st->tree;
+		st->sweep.tree = &st->tv.tree;
 		st->sweep.node = i;
 		st->sweep.owner = st;
 		st->sweep.apply = tensors_apply;
@@ -1723,18 +1405,8 @@ static enum view_effect act(struct view *v, enum action a)
 		st->input = a == ACT_PLAN_SAVE ? IN_SAVE : IN_LOAD;
 		v->prompt = plan_prompt(st, a == ACT_PLAN_SAVE);
 		return VIEW_INPUT;
-	case ACT_SEARCH_NEXT:
-	case ACT_SEARCH_PREV:
-		if (!st->qlen) {
-			snprintf(st->msg, sizeof(st->msg),
-				 "no search yet: / starts one");
-			return VIEW_REDRAW;
-		}
-		if (i != TREE_NONE)
-			find(v, i, a == ACT_SEARCH_NEXT ? 1 : -1, 0);
-		return VIEW_REDRAW;
 	default:
-		return view_list_act(&st->list, a, page_rows(v));
+		return treeview_act(v, &st->tv, a);
 	}
 }
 
@@ -1752,19 +1424,9 @@ static enum view_effect tensors_act(struct view *v, enum action a)
 static enum view_effect tensors_mouse(struct view *v, int y, int x,
 				      enum mouse_event ev)
 {
-	struct tensors_state *st = v->state;
-	size_t row;
-
 	(void)x;
-	if (y < ROWS_ABOVE || y >= v->lines - ROWS_BELOW)
-		return VIEW_NONE;
-	row = st->list.top + (size_t)(y - ROWS_ABOVE);
-	if (row >= st->list.n)
-		return VIEW_NONE;
-	st->list.sel = row;
-	if (ev == MOUSE_DOUBLE)
-		return tensors_act(v, ACT_OPEN) | VIEW_REDRAW;
-	return VIEW_REDRAW;
+	return treeview_mouse(v, &((struct tensors_state *)v->state)->tv, y,
+			      ev);
 }
 
 static const enum action tensors_actions[] = {

@@ -258,15 +258,25 @@ static const char *dtype_label(int d)
 	       "~mixed";
 }
 
-static int cmp_nodes(const void *pa, const void *pb)
+int tree_name_cmp(const struct tree_node *a, const struct tree_node *b,
+		  int full)
 {
-	const struct tree_node *a = &by.t->nodes[*(const size_t *)pa];
-	const struct tree_node *b = &by.t->nodes[*(const size_t *)pb];
-	const char *na = by.full && a->tensor ? a->tensor->name : a->label;
-	const char *nb = by.full && b->tensor ? b->tensor->name : b->label;
+	const char *na = full && a->tensor ? a->tensor->name : a->label;
+	const char *nb = full && b->tensor ? b->tensor->name : b->label;
+	int c = natural_cmp(na ? na : "", nb ? nb : "");
+
+	if (c == 0 && a->order != b->order)
+		c = a->order < b->order ? -1 : 1;
+	return c;
+}
+
+int tree_cmp(const struct tree *t, size_t ia, size_t ib, enum tree_sort key,
+	     int reverse, int full)
+{
+	const struct tree_node *a = &t->nodes[ia], *b = &t->nodes[ib];
 	int c = 0;
 
-	switch (by.key) {
+	switch (key) {
 	case TREE_BY_SIZE:
 		if (a->bytes != b->bytes)
 			c = a->bytes > b->bytes ? -1 : 1;
@@ -278,10 +288,14 @@ static int cmp_nodes(const void *pa, const void *pb)
 		break;
 	}
 	if (c == 0)
-		c = natural_cmp(na ? na : "", nb ? nb : "");
-	if (c == 0 && a->order != b->order)
-		c = a->order < b->order ? -1 : 1;
-	return by.reverse ? -c : c;
+		c = tree_name_cmp(a, b, full);
+	return reverse ? -c : c;
+}
+
+static int cmp_nodes(const void *pa, const void *pb)
+{
+	return tree_cmp(by.t, *(const size_t *)pa, *(const size_t *)pb,
+			by.key, by.reverse, by.full);
 }
 
 void tree_sort(struct tree *t, enum tree_sort key, int reverse)

@@ -48,6 +48,17 @@ struct tree {
 int tree_build(struct tree *t, const struct model *m);
 void tree_release(struct tree *t);
 
+/* Ties of a sort: natural order of the names (full names when full is
+ * set), then file order. */
+int tree_name_cmp(const struct tree_node *a, const struct tree_node *b,
+		  int full);
+
+/* How tree_sort() orders nodes a and b (indices in t->nodes) by key, and
+ * tree_rows() the flat list (full set: tensors by their full names): < 0,
+ * 0 or > 0. */
+int tree_cmp(const struct tree *t, size_t a, size_t b, enum tree_sort key,
+	     int reverse, int full);
+
 /* Sort every node's children by key (reverse: the other way round). */
 void tree_sort(struct tree *t, enum tree_sort key, int reverse);
 

@@ -112,6 +112,15 @@ if [ -f "$demo/model.safetensors.index.json" ]; then
 	else
 		no "flat" "no flat list" "$screen"
 	fi
+	# a click (an xterm mouse report: button 1 pressed, then released,
+	# at column 6 of the screen's fifth line) selects that row
+	T send-keys -t "$S" -l "$(printf '\033[M %s%s\033[M#%s%s' '&' '%' '&' '%')"
+	if wait_for " 3/39 " &&
+		selected | grep -q "^ model.layers.0.input_layernorm.weight "; then
+		ok "mouse: a click selects its row"
+	else
+		no "mouse: click" "row 3 not selected" "$screen"
+	fi
 	keys T
 	wait_for "tree, by name"
 	keys '?'

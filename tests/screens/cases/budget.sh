@@ -101,13 +101,13 @@ PYEOF
 		"no compare screen for q_proj with q8_0" \
 		"model.layers.0.self_attn.q_proj.weight  BF16 [512, 512] -> q8_0"
 	keys Escape / lm_head Enter c
-	if wait_for "lm_head.weight  BF16 [2048, 512] -> f32"; then
+	if wait_for "lm_head.weight  BF16 [2048, 512] -> q4_k"; then
 		keys Escape
-		expect "c: a kept tensor compared with the first format f gives" \
+		expect "c: a kept tensor compared with q4_k, which the status line names" \
 			"c: keep" "no message" \
-			"compared with f32, the first format f gives (the target is keep)"
+			"compared with q4_k (the target is keep)"
 	else
-		no "c: keep" "no compare screen for lm_head with f32" "$screen"
+		no "c: keep" "no compare screen for lm_head with q4_k" "$screen"
 	fi
 	keys Q
 	wait_exit

@@ -56,6 +56,80 @@ EOF
 	else
 		no "diff: groups" "no blk group on line 3" "$screen"
 	fi
+	# the tree's rows behave as on the tensor screen (views/treeview.c):
+	# fold, unfold, * for all, the flat list, search as you type, n, N,
+	# a click
+	keys Left
+	if wait_for " 1/4 " && diff_sel | grep -q "▸ blk .*18 pairs"; then
+		ok "diff: Left folds a group"
+	else
+		no "diff: Left" "blk not folded" "$screen"
+	fi
+	keys Right
+	if wait_for " 1/24 " && diff_sel | grep -q "▾ blk" &&
+		line 4 | grep -q "▾ 0 "; then
+		ok "diff: Right unfolds it"
+	else
+		no "diff: Right" "blk not unfolded" "$screen"
+	fi
+	keys '*'
+	if wait_for " 1/4 " && line 3 | grep -q "▸ blk" &&
+		line 4 | grep -q "^   output.weight "; then
+		ok "diff: * folds every group when none is closed"
+	else
+		no "diff: *" "not folded" "$screen"
+	fi
+	keys / ffn_do
+	if wait_for "/ffn_do" && line 4 | grep -q "▾ 0 " &&
+		line 10 | grep -q "^       ffn_down.weight "; then
+		ok "diff: / searches as you type, the match's groups unfolded"
+	else
+		no "diff: search" "ffn_down.weight not shown" "$screen"
+	fi
+	keys Enter
+	if wait_for " 8/15 " && diff_sel | grep -q "^       ffn_down.weight "; then
+		ok "diff: Enter keeps the match selected"
+	else
+		no "diff: search Enter" "ffn_down.weight not selected" "$screen"
+	fi
+	keys n
+	if wait_for " 18/" && diff_sel | grep -q "ffn_down.weight .*F16→Q6_K"; then
+		ok "diff: n goes to the next match (blk.1)"
+	else
+		no "diff: n" "blk.1.ffn_down.weight not selected" "$screen"
+	fi
+	keys N
+	if wait_for " 8/" && diff_sel | grep -q "ffn_down.weight .*F16→Q4_K"; then
+		ok "diff: N goes back"
+	else
+		no "diff: N" "blk.0.ffn_down.weight not selected" "$screen"
+	fi
+	keys / zzz Enter
+	if wait_for "no tensor name contains 'zzz'"; then
+		ok "diff: a search without a match says so"
+	else
+		no "diff: no match" "" "$screen"
+	fi
+	keys T
+	if wait_for "flat, by name" && diff_sel | grep -q "^ blk.0.ffn_down.weight "; then
+		ok "diff: T lists the full names, the selection kept"
+	else
+		no "diff: T" "no flat list" "$screen"
+	fi
+	# a click (an xterm mouse report: button 1 pressed, then released,
+	# at column 6 of the screen's fourth line) selects that row
+	T send-keys -t "$S" -l "$(printf '\033[M %s%s\033[M#%s%s' '&' '$' '&' '$')"
+	if wait_for " 2/21 " && diff_sel | grep -q "^ blk.0.attn_norm.weight "; then
+		ok "diff: a click selects its row"
+	else
+		no "diff: click" "row 3 not selected" "$screen"
+	fi
+	keys T
+	if wait_for "tree, by name" && diff_sel | grep -q "^       attn_norm.weight "; then
+		ok "diff: T gives the tree back, the selection kept"
+	else
+		no "diff: back to the tree" "" "$screen"
+	fi
 	keys s s s T
 	if wait_for "flat, by error" &&
 		line 3 | grep -q "^ $want_top .* $want_top_err "; then
