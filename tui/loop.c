@@ -312,6 +312,8 @@ struct shell {
 	char input[TUI_INPUT_MAX];
 	size_t input_len;
 	int mouse;		/* mouse reporting is on */
+	int click_y;		/* row of the last press (a double click) */
+	double click_t;		/* ... and when */
 };
 
 static int push_view(struct shell *sh, const struct view_ops *ops,
@@ -495,6 +497,8 @@ static int wait_input(int timeout_ms)
 
 /* A second Ctrl-C this soon after one that stopped work quits. */
 #define CTRL_C_AGAIN 3.0
+/* Two presses on one row this close together are a double click. */
+#define DOUBLE_CLICK 0.4
 
 static double seconds(void)
 {
@@ -635,8 +639,19 @@ static enum view_effect mouse_event(struct shell *sh)
 		return VIEW_NONE;
 	if (ev.bstate & BUTTON1_DOUBLE_CLICKED)
 		return v->ops->mouse(v, ev.y, ev.x, MOUSE_DOUBLE);
-	if (ev.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED))
-		return v->ops->mouse(v, ev.y, ev.x, MOUSE_CLICK);
+	if (ev.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED)) {
+		/* With mouseinterval(0) ncurses reports presses only, never
+		 * a double click: a second press on the same row soon after
+		 * the first is one. */
+		double t = seconds();
+		int dbl = ev.y == sh->click_y &&
+			  t - sh->click_t < DOUBLE_CLICK;
+
+		sh->click_y = dbl ? -1 : ev.y;
+		sh->click_t = t;
+		return v->ops->mouse(v, ev.y, ev.x,
+				     dbl ? MOUSE_DOUBLE : MOUSE_CLICK);
+	}
 	return VIEW_NONE;
 }
 

@@ -123,6 +123,17 @@ if [ -f "$demo/model.safetensors.index.json" ]; then
 	fi
 	keys T
 	wait_for "tree, by name"
+	# a double click (two press-release pairs at once) on the first row,
+	# lm_head.weight, opens its histogram
+	T send-keys -t "$S" -l "$(printf '\033[M %s%s\033[M#%s%s\033[M %s%s\033[M#%s%s' \
+		'&' '#' '&' '#' '&' '#' '&' '#')"
+	if wait_for "lm_head.weight  BF16" && wait_for "absmax"; then
+		ok "mouse: a double click opens the tensor's histogram"
+	else
+		no "mouse: double click" "no histogram of lm_head.weight" "$screen"
+	fi
+	keys Escape
+	wait_for "tree, by name"
 	keys '?'
 	if wait_for "This screen (tensors)" && wait_for "T, F5" &&
 		wait_for "search as you type"; then
@@ -138,7 +149,10 @@ if [ -f "$demo/model.safetensors.index.json" ]; then
 		w=${size%x*}
 		h=${size#*x}
 		start "$w" "$h" -- "$demo"
-		if wait_for "39 tensors" && why=$(maxwidth "$w") &&
+		# the position may follow the first drawing (a status
+		# message from the background work can come first)
+		if wait_for "39 tensors" && wait_for " 1/" &&
+			why=$(maxwidth "$w") &&
 			line "$h" | grep -q "1/" && line 2 | grep -q "name .*dtype"; then
 			ok "tree at $size"
 		else
