@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/membw.h"
 #include "quant/compute.h"
 #include "quant/dtype.h"
 
@@ -30,14 +31,6 @@
 
 static int runs = 9;
 static size_t big = (size_t)1 << 30;	/* bandwidth buffers, bytes */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void *xalloc(size_t n)
 {
@@ -51,27 +44,6 @@ static void *xalloc(size_t n)
 }
 
 /* ---- bandwidth ---- */
-
-static double memcpy_gbs(void)
-{
-	char *src = xalloc(big), *dst = xalloc(big);
-	double best = INFINITY;
-
-	memset(src, 1, big);
-	memset(dst, 2, big);
-	for (int r = 0; r < 5; r++) {
-		double t = now();
-
-		memcpy(dst, src, big);
-		t = now() - t;
-		best = t < best ? t : best;
-	}
-	if (dst[big / 2] != 1)
-		abort();
-	free(src);
-	free(dst);
-	return big / best / 1e9;
-}
 
 struct sum_arg {
 	const uint64_t *p;
@@ -107,7 +79,7 @@ static double read_gbs(const uint64_t *buf, size_t n, int nt)
 	for (int r = 0; r < 5; r++) {
 		struct sum_arg a[2];
 		pthread_t th;
-		double t = now();
+		double t = bench_now();
 
 		for (int k = 0; k < nt; k++) {
 			a[k].p = buf + n / nt * k;
@@ -118,7 +90,7 @@ static double read_gbs(const uint64_t *buf, size_t n, int nt)
 		sum_main(&a[0]);
 		if (nt > 1)
 			pthread_join(th, NULL);
-		t = now() - t;
+		t = bench_now() - t;
 		if (a[0].sum == 42)	/* keep the sums */
 			putchar(' ');
 		best = t < best ? t : best;
@@ -188,11 +160,11 @@ static double time_decode(struct reader *rd, uint64_t count, unsigned threads)
 	double best = INFINITY;
 
 	for (int r = 0; r < runs; r++) {
-		double t = now();
+		double t = bench_now();
 
 		if (compute_run(&job, &ctl))
 			abort();
-		t = now() - t;
+		t = bench_now() - t;
 		best = t < best ? t : best;
 	}
 	return best;
@@ -208,10 +180,10 @@ static double time_stats(struct reader *rd, uint64_t count, unsigned threads,
 		double t;
 
 		hist_release(h);
-		t = now();
+		t = bench_now();
 		if (compute_stats(read_chunk, rd, count, BINS, &ctl, vs, h))
 			abort();
-		t = now() - t;
+		t = bench_now() - t;
 		best = t < best ? t : best;
 	}
 	return best;
@@ -237,7 +209,11 @@ int main(int argc, char **argv)
 	}
 	fill(x, count);
 
-	mc = memcpy_gbs();
+	mc = bench_memcpy_gbs(big);
+	if (mc < 0) {
+		fprintf(stderr, "bench-stats: out of memory\n");
+		return 1;
+	}
 	rb = xalloc(big);
 	for (size_t i = 0; i < big / 8; i++)
 		rb[i] = i;

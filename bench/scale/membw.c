@@ -19,38 +19,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "bench/membw.h"
 
 static int bw_memcpy(void)
 {
-	size_t big = (size_t)1 << 30;
-	char *src = malloc(big), *dst = malloc(big);
-	double best = 1e30;
+	double gbs = bench_memcpy_gbs((size_t)1 << 30);
 
-	if (!src || !dst) {
+	if (gbs < 0) {
 		fprintf(stderr, "membw: out of memory\n");
 		return 1;
 	}
-	memset(src, 1, big);
-	memset(dst, 2, big);
-	for (int r = 0; r < 5; r++) {
-		double t = now();
-
-		memcpy(dst, src, big);
-		t = now() - t;
-		best = t < best ? t : best;
-	}
-	if (dst[big / 2] != 1)
-		abort();
-	printf("%.3f\n", big / best / 1e9);
-	free(src);
-	free(dst);
+	printf("%.3f\n", gbs);
 	return 0;
 }
 
