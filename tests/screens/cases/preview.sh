@@ -28,8 +28,13 @@ print("%.2f%% %.3f%%" % (r, r))')
 		no "preview: plan loaded" "no columns or message" "$screen"
 	fi
 	keys / 0.self_attn.q_proj Enter
-	if wait_for "$want_row" &&
-		selected | grep -q "q_proj.weight .*q8_0 .*272.0 KiB .*$want_row"; then
+	# the group row may show the figure before the search has moved
+	# the selection to q_proj: poll the selected row itself
+	q_row() {
+		grab
+		selected | grep -q "q_proj.weight .*q8_0 .*272.0 KiB .*$want_row"
+	}
+	if poll 50 q_row; then
 		ok "preview: error of q8_0 on $q equals qscope try ($want_row)"
 	else
 		no "preview: row error" "want q8_0, 272.0 KiB, $want_row" "$screen"
