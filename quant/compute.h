@@ -64,11 +64,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quant/dtype.h"
 #include "quant/stats.h"
 
 /* Fill out[0..n) with elements first..first+n as float32; 0, or -1 on a
  * failure (which the reader's ctx records: compute_* only pass -1 on). */
 typedef int chunk_read_fn(void *ctx, uint64_t first, size_t n, float *out);
+
+/*
+ * Hand the 16-bit codes of elements first..first+n, as stored (BF16 or
+ * F16 bit patterns, in host order), to fn(arg, code, m), in one or more
+ * runs in order; 0, or -1 as above.  The reader may pass a pointer into
+ * the file's mapping itself (no copy) and stop fn part-way if the file
+ * shrinks under it (formats/guard.h): fn may only add to state that the
+ * failure then throws away.
+ */
+typedef void codes16_fn(void *arg, const uint16_t *code, size_t m);
+typedef int chunk_codes16_fn(void *ctx, uint64_t first, size_t n,
+			     codes16_fn *fn, void *arg);
 
 struct compute_ctl {
 	unsigned threads;		/* 0: the number of online CPUs */
@@ -150,6 +163,19 @@ int compute_run_part(const struct compute_job *job,
 int compute_stats(chunk_read_fn *rd, void *ctx, uint64_t count, unsigned nbins,
 		  const struct compute_ctl *ctl, struct vstats *vs,
 		  struct histogram *h);
+
+/*
+ * compute_stats() of values stored as 16-bit codes, dt DT_BF16 or DT_F16
+ * (-1 for any other), read as the codes themselves: the same results, bit
+ * for bit, as compute_stats() over the decoded values, without decoding
+ * them or looking for keys: in a tensor of 128 Ki values or more, every
+ * block goes straight into the table of its kind, one increment per
+ * value.  Smaller tensors are decoded and go the way of compute_stats().
+ */
+int compute_stats16(chunk_codes16_fn *rd16, void *ctx, enum dtype dt,
+		    uint64_t count, unsigned nbins,
+		    const struct compute_ctl *ctl, struct vstats *vs,
+		    struct histogram *h);
 
 /*
  * The error of the count values rb gives against the count values ra
