@@ -1,13 +1,20 @@
 /*
  * bench/stats.c - statistics + 64-bin histogram of a 4096 x 4096 tensor
- * (BF16, F16, F32) through compute_stats(), on 1 and 2 threads, next to
- * the memory bandwidth measured in the same run:
+ * (BF16, F16, F32), on 1 and 2 threads, from two places:
+ *  - memory: the tensor's bytes in memory, handed to quant/ directly
+ *    (compute_stats16() for BF16 and F16, compute_stats() for F32): the
+ *    kernels alone;
+ *  - file: tensor_stats() on a safetensors file this program writes
+ *    (under $TMPDIR, removed at the end) and the page cache holds, the
+ *    way `qscope stats` and the histogram screen get them (pread() and
+ *    all).
+ * Next to them, the memory bandwidth measured in the same run:
  *  - memcpy of a buffer far larger than any cache;
  *  - memory read: summing a large array, on 1 and on 2 threads.
- * Times are the best of several runs (CLOCK_MONOTONIC).  GB/s are of the
- * tensor's stored bytes (2 per value for BF16/F16, 4 for F32).  "decode
- * ms" is the floor under it: reading and decoding the values into the
- * same 8 Ki-value buffers, on the same threads, with nothing else done.
+ * Times are the best of several runs (CLOCK_MONOTONIC), after a first
+ * one, shown apart ("first ms": what a program that looks at one tensor
+ * pays, page faults of its tables included).  GB/s are of the tensor's
+ * stored bytes (2 per value for BF16/F16, 4 for F32).
  * Prints a table and writes bench/results/stats.json (bench/stats_numpy.py
  * reads it to compare with numpy).
  *
@@ -22,6 +29,7 @@
 #include <unistd.h>
 
 #include "bench/membw.h"
+#include "formats/model.h"
 #include "quant/compute.h"
 #include "quant/dtype.h"
 
@@ -100,19 +108,6 @@ static double read_gbs(const uint64_t *buf, size_t n, int nt)
 
 /* ---- the tensor ---- */
 
-struct reader {
-	const unsigned char *data;
-	const struct dtype_info *di;
-};
-
-static int read_chunk(void *ctx, uint64_t first, size_t n, float *out)
-{
-	struct reader *r = ctx;
-
-	r->di->decode(r->data + first * r->di->block_bytes, out, n);
-	return 0;
-}
-
 /* N(0, 0.02) with a few outliers, from a fixed LCG (Box-Muller). */
 static void fill(float *x, size_t n)
 {
@@ -135,72 +130,138 @@ static void fill(float *x, size_t n)
 }
 
 struct result {
-	const char *dtype;
+	const char *dtype, *from;
 	unsigned threads;
 	double ms, gbs;
-	double decode_ms;	/* reading and decoding alone, same threads */
+	double first_ms;	/* the first call in the process */
 };
 
-/* The floor: read and decode every value, 8 Ki at a time, nothing else. */
-static int decode_only(void *arg, const struct compute_chunk *c)
-{
-	for (size_t off = 0; off < c->n; off += 8192) {
-		size_t n = c->n - off < 8192 ? c->n - off : 8192;
+/* Where the values come from: the file through tensor_stats(), or a copy
+ * of its bytes in memory handed to quant/ directly. */
+struct src {
+	int file;
+	const struct model *m;
+	const struct tensor *t;
+	const unsigned char *raw;	/* the copy */
+	const struct dtype_info *di;
+};
 
-		read_chunk(arg, c->first + off, n, c->scratch);
-	}
+static int mem_values(void *ctx, uint64_t first, size_t n, float *out)
+{
+	struct src *s = ctx;
+
+	s->di->decode(s->raw + first * s->di->block_bytes, out, n);
 	return 0;
 }
 
-static double time_decode(struct reader *rd, uint64_t count, unsigned threads)
+/* Little-endian host: the codes are the stored bytes. */
+static int mem_codes(void *ctx, uint64_t first, size_t n, codes16_fn *fn,
+		     void *arg)
 {
-	struct compute_ctl ctl = { threads, NULL, NULL, NULL };
-	struct compute_job job = { count, 1, 8192 * sizeof(float), decode_only,
-				   rd };
-	double best = INFINITY;
+	struct src *s = ctx;
 
-	for (int r = 0; r < runs; r++) {
-		double t = bench_now();
-
-		if (compute_run(&job, &ctl))
-			abort();
-		t = bench_now() - t;
-		best = t < best ? t : best;
-	}
-	return best;
+	fn(arg, (const uint16_t *)(const void *)(s->raw + first * 2), n);
+	return 0;
 }
 
-static double time_stats(struct reader *rd, uint64_t count, unsigned threads,
-			 struct vstats *vs, struct histogram *h)
+static int stats_once(struct src *s, const struct compute_ctl *ctl,
+		      struct vstats *vs, struct histogram *h)
+{
+	enum dtype dt = tensor_codes16(s->t);
+	struct err e;
+
+	if (s->file)
+		return tensor_stats(s->m, s->t, BINS, ctl, vs, h, &e);
+	if (dt != DT_NONE)
+		return compute_stats16(mem_codes, s, dt, s->t->params, BINS,
+				       ctl, vs, h);
+	return compute_stats(mem_values, s, s->t->params, BINS, ctl, vs, h);
+}
+
+/* Best of runs; *first gets the first call's time. */
+static double time_stats(struct src *s, unsigned threads, struct vstats *vs,
+			 struct histogram *h, double *first)
 {
 	struct compute_ctl ctl = { threads, NULL, NULL, NULL };
 	double best = INFINITY;
 
-	for (int r = 0; r < runs; r++) {
+	for (int r = 0; r <= runs; r++) {
 		double t;
 
 		hist_release(h);
 		t = bench_now();
-		if (compute_stats(read_chunk, rd, count, BINS, &ctl, vs, h))
-			abort();
+		if (stats_once(s, &ctl, vs, h)) {
+			fprintf(stderr, "bench-stats: %s: failed\n",
+				s->t->name);
+			exit(1);
+		}
 		t = bench_now() - t;
-		best = t < best ? t : best;
+		if (r == 0)
+			*first = t;
+		else
+			best = t < best ? t : best;
 	}
 	return best;
 }
 
+/* Write the three tensors of x (count values each) as one safetensors
+ * file at path; 0, or -1 with errno. */
+static int write_file(const char *path, const float *x, size_t count)
+{
+	static const char *const names[] = { "BF16", "F16", "F32" };
+	static const unsigned width[] = { 2, 2, 4 };
+	char head[512];
+	uint64_t off = 0, len;
+	int n = 0;
+	FILE *f = fopen(path, "wb");
+
+	if (!f)
+		return -1;
+	n += snprintf(head + n, sizeof(head) - n, "{");
+	for (int d = 0; d < 3; d++) {
+		uint64_t bytes = (uint64_t)count * width[d];
+
+		n += snprintf(head + n, sizeof(head) - n,
+			      "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%d,%d],\"data_offsets\":[%llu,%llu]}",
+			      d ? "," : "", names[d], names[d], ROWS, COLS,
+			      (unsigned long long)off,
+			      (unsigned long long)(off + bytes));
+		off += bytes;
+	}
+	n += snprintf(head + n, sizeof(head) - n, "}");
+	while (n % 8)
+		head[n++] = ' ';
+	len = (uint64_t)n;	/* little-endian host */
+	fwrite(&len, 8, 1, f);
+	fwrite(head, 1, (size_t)n, f);
+	for (int d = 0; d < 3; d++)
+		for (size_t i = 0; i < count; i++) {
+			uint16_t v16 = d == 0 ? f32_to_bf16(x[i]) :
+				       f32_to_f16(x[i]);
+
+			if (d == 2)
+				fwrite(&x[i], 4, 1, f);
+			else
+				fwrite(&v16, 2, 1, f);
+		}
+	return fclose(f) ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const enum dtype dts[] = { DT_BF16, DT_F16, DT_F32 };
+	static const char *const dts[] = { "BF16", "F16", "F32" };
 	const size_t count = (size_t)ROWS * COLS;
-	struct result res[6];
+	struct result res[12];
 	int nres = 0;
 	float *x = xalloc(count * sizeof(float));
-	unsigned char *raw = xalloc(count * 4);
 	uint64_t *rb;
 	double mc, rd1, rd2;
 	const char *out = "bench/results/stats.json";
+	const char *tmp = getenv("TMPDIR");
+	char dir[4096], path[4200];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct model m;
+	struct err e;
 	FILE *f;
 
 	if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
@@ -208,6 +269,20 @@ int main(int argc, char **argv)
 		big = (size_t)64 << 20;
 	}
 	fill(x, count);
+	snprintf(dir, sizeof(dir), "%s/qscope-bench-XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		perror(dir);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/t.safetensors", dir);
+	if (write_file(path, x, count) || model_open(&m, path, &e)) {
+		fprintf(stderr, "bench-stats: %s: cannot write or open it\n",
+			path);
+		unlink(path);
+		rmdir(dir);
+		return 1;
+	}
 
 	mc = bench_memcpy_gbs(big);
 	if (mc < 0) {
@@ -221,57 +296,60 @@ int main(int argc, char **argv)
 	rd2 = read_gbs(rb, big / 8, 2);
 	free(rb);
 
-	printf("statistics + %d-bin histogram of a %dx%d tensor, best of %d runs\n",
+	printf("statistics + %d-bin histogram of a %dx%d tensor, best of %d runs after a first one\n"
+	       "  memory: its bytes in memory, to quant/ (compute_stats16, compute_stats)\n"
+	       "  file:   tensor_stats() on a safetensors file in the page cache, as qscope stats\n",
 	       BINS, ROWS, COLS, runs);
-	printf("memory: memcpy %.1f GB/s; read %.1f GB/s (1 thread), %.1f GB/s (2 threads)\n\n",
+	printf("memory bandwidth: memcpy %.1f GB/s; read %.1f GB/s (1 thread), %.1f GB/s (2 threads)\n\n",
 	       mc, rd1, rd2);
-	printf("%-5s %7s %9s %8s %9s %9s %9s %11s\n", "dtype", "threads", "ms",
-	       "GB/s", "x memcpy", "x read1", "x read2", "decode ms");
+	printf("%-5s %-6s %7s %8s %7s %8s %8s %8s %8s\n", "dtype", "from",
+	       "threads", "ms", "GB/s", "xmemcpy", "xread1", "xread2",
+	       "first ms");
 
 	for (size_t d = 0; d < sizeof(dts) / sizeof(dts[0]); d++) {
-		const struct dtype_info *di = dtype_get(dts[d]);
-		struct reader r = { raw, di };
-		struct vstats vs[2];
-		struct histogram h[2];
+		const struct tensor *t = model_find(&m, dts[d]);
+		unsigned char *raw = xalloc(t->nbytes);
+		struct vstats vs[4];
+		struct histogram h[4];
+		int k = 0;
 
-		for (size_t i = 0; i < count; i++) {
-			uint16_t v16;
+		memcpy(raw, t->data, t->nbytes);
+		memset(h, 0, sizeof(h));
+		for (int file = 0; file <= 1; file++) {
+			for (unsigned th = 1; th <= 2; th++, k++) {
+				struct src s = { file, &m, t, raw,
+						 dtype_get(t->dtype) };
+				struct result *o = &res[nres++];
+				double sec = time_stats(&s, th, &vs[k], &h[k],
+							&o->first_ms);
 
-			switch (dts[d]) {
-			case DT_BF16:
-				v16 = f32_to_bf16(x[i]);
-				memcpy(raw + 2 * i, &v16, 2);	/* host is LE */
-				break;
-			case DT_F16:
-				v16 = f32_to_f16(x[i]);
-				memcpy(raw + 2 * i, &v16, 2);
-				break;
-			default:
-				memcpy(raw + 4 * i, &x[i], 4);
+				o->dtype = dts[d];
+				o->from = file ? "file" : "memory";
+				o->threads = th;
+				o->ms = sec * 1e3;
+				o->first_ms *= 1e3;
+				o->gbs = t->nbytes / sec / 1e9;
+				printf("%-5s %-6s %7u %8.2f %7.2f %8.2f %8.2f %8.2f %8.2f\n",
+				       o->dtype, o->from, th, o->ms, o->gbs,
+				       o->gbs / mc, o->gbs / rd1, o->gbs / rd2,
+				       o->first_ms);
 			}
 		}
-		memset(h, 0, sizeof(h));
-		for (unsigned t = 1; t <= 2; t++) {
-			double s = time_stats(&r, count, t, &vs[t - 1], &h[t - 1]);
-			struct result *o = &res[nres++];
-
-			o->dtype = di->name;
-			o->threads = t;
-			o->ms = s * 1e3;
-			o->gbs = count * di->block_bytes / s / 1e9;
-			o->decode_ms = time_decode(&r, count, t) * 1e3;
-			printf("%-5s %7u %9.2f %8.2f %9.2f %9.2f %9.2f %11.2f\n",
-			       o->dtype, t, o->ms, o->gbs, o->gbs / mc,
-			       o->gbs / rd1, o->gbs / rd2, o->decode_ms);
-		}
-		/* Same chunks, so the same numbers for any thread count. */
-		if (vs[0].sum != vs[1].sum || vs[0].sumsq != vs[1].sumsq ||
-		    memcmp(h[0].counts, h[1].counts,
-			   h[0].nbins * sizeof(*h[0].counts)))
-			printf("      warning: 1 and 2 threads disagree\n");
-		hist_release(&h[0]);
-		hist_release(&h[1]);
+		/* Same chunks, so the same numbers for any thread count,
+		 * and the same from memory or from the file. */
+		for (k = 1; k < 4; k++)
+			if (vs[k].sum != vs[0].sum ||
+			    vs[k].sumsq != vs[0].sumsq ||
+			    memcmp(h[k].counts, h[0].counts,
+				   h[0].nbins * sizeof(*h[0].counts)))
+				printf("      warning: the runs disagree\n");
+		for (k = 0; k < 4; k++)
+			hist_release(&h[k]);
+		free(raw);
 	}
+	model_release(&m);
+	unlink(path);
+	rmdir(dir);
 
 	f = fopen(out, "w");
 	if (!f) {
@@ -284,9 +362,10 @@ int main(int argc, char **argv)
 		ncpu, mc, rd1, rd2);
 	fprintf(f, " \"results\": [");
 	for (int i = 0; i < nres; i++)
-		fprintf(f, "%s\n  {\"dtype\": \"%s\", \"threads\": %u, \"ms\": %.4f, \"gbs\": %.3f, \"decode_ms\": %.4f}",
-			i ? "," : "", res[i].dtype, res[i].threads, res[i].ms,
-			res[i].gbs, res[i].decode_ms);
+		fprintf(f, "%s\n  {\"dtype\": \"%s\", \"from\": \"%s\", \"threads\": %u, \"ms\": %.4f, \"gbs\": %.3f, \"first_ms\": %.4f}",
+			i ? "," : "", res[i].dtype, res[i].from,
+			res[i].threads, res[i].ms, res[i].gbs,
+			res[i].first_ms);
 	fprintf(f, "\n]}\n");
 	if (fclose(f)) {
 		perror(out);
@@ -294,6 +373,5 @@ int main(int argc, char **argv)
 	}
 	printf("\nwrote %s\n", out);
 	free(x);
-	free(raw);
 	return 0;
 }

@@ -98,7 +98,8 @@ def main():
         ratio = []
         if ours:
             for r in ours.get("results", []):
-                if r["dtype"] == dtype:
+                # numpy's array is in memory: against qscope's memory rows
+                if r["dtype"] == dtype and r.get("from", "memory") == "memory":
                     ratio.append("%.1fx (%u thr, %.2f ms)" % (t * 1e3 / r["ms"],
                                                               r["threads"], r["ms"]))
         print("%-5s %10.1f %8.2f   %s" % (dtype, t * 1e3, gbs, ", ".join(ratio) or "-"))

@@ -92,6 +92,14 @@ static void grow(void **arr, size_t *alloc, size_t n, size_t sz)
 	*alloc = a;
 }
 
+/*
+ * Files kept open for pread(), over all models: past this many, sources
+ * are read through their mapping only (a folder of thousands of .npy
+ * files must not run the process out of descriptors).
+ */
+#define MAX_FDS 256
+static _Atomic int fds_kept;
+
 struct source *model_add_source_fd(struct model *m, const char *path, int fd,
 				   struct err *e)
 {
@@ -128,6 +136,10 @@ struct source *model_add_source_fd(struct model *m, const char *path, int fd,
 	s->path = xstrdup(path);
 	s->data = map;
 	s->size = (uint64_t)st.st_size;
+	s->fd = -1;
+	if (map && fds_kept < MAX_FDS &&
+	    (s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) >= 0)
+		fds_kept++;
 	return s;
 }
 
@@ -152,6 +164,8 @@ struct source *model_add_source_view(struct model *m, const char *path,
 	s->data = size ? parent->data + offset : NULL;
 	s->size = size;
 	s->parent = parent;
+	s->fd = parent->fd;
+	s->file_off = parent->file_off + offset;
 	return s;
 }
 
@@ -184,6 +198,7 @@ struct source *model_add_source_buffer(struct model *m, const char *name,
 	s->data = buf;
 	s->size = size;
 	s->owned = buf;
+	s->fd = -1;
 	return s;
 }
 
@@ -451,6 +466,10 @@ void model_release(struct model *m)
 		else if (m->sources[i]->data && !m->sources[i]->parent)
 			munmap((void *)m->sources[i]->data,
 			       (size_t)m->sources[i]->size);
+		if (m->sources[i]->fd >= 0 && !m->sources[i]->parent) {
+			close(m->sources[i]->fd);
+			fds_kept--;
+		}
 		free(m->sources[i]->path);
 		free(m->sources[i]);
 	}
@@ -540,14 +559,147 @@ int model_open(struct model *m, const char *path, struct err *e)
 /* Largest block of any dtype, for the partial-block buffer below. */
 #define MAX_BLOCK 256
 
-static int read_f32(const struct model *m, const struct tensor *t,
-		    uint64_t first, size_t n, float *out, struct err *e)
+/* Decode elements [first, first + n) of the blocks at base (block 0 of
+ * base is the block element 0 falls in) into out. */
+static void decode_elems(const struct dtype_info *di,
+			 const unsigned char *base, uint64_t first, size_t n,
+			 float *out)
 {
-	const struct dtype_info *di = dtype_get(t->dtype);
 	uint64_t b0, b1;
 	float tmp[MAX_BLOCK];
 
-	(void)m;
+	if (di->block == 1) {
+		di->decode(base + first * di->block_bytes, out, n);
+		return;
+	}
+	/* Block types: decode the blocks the range touches, copying only the
+	 * wanted elements out of the partial blocks at either end. */
+	b0 = first / di->block;
+	b1 = (first + n - 1) / di->block;
+	while (b0 <= b1 && n) {
+		uint64_t off = first - b0 * di->block;
+		size_t take;
+
+		if (off == 0 && n >= di->block) {
+			size_t whole = n / di->block;
+
+			di->decode(base + b0 * di->block_bytes, out, whole);
+			take = whole * di->block;
+			b0 += whole;
+		} else {
+			di->decode(base + b0 * di->block_bytes, tmp, 1);
+			take = di->block - off;
+			if (take > n)
+				take = n;
+			memcpy(out, tmp + off, take * sizeof(float));
+			b0++;
+		}
+		out += take;
+		first += take;
+		n -= take;
+	}
+}
+
+/*
+ * Streamed reads copy the bytes out of the file with pread() when the
+ * tensor's source keeps its file open, rather than touching the mapping:
+ * mapping page-cache pages into the process costs a page-table update per
+ * 4 KiB page (unless the page cache holds the file in large folios), and
+ * on some virtual machines that update is expensive: 32 MB of a file just
+ * written took 9 to 13 ms to map and touch on the 2-CPU machine of `make
+ * bench`, against 1.3 to 2.7 ms to pread() in 64 to 256 KiB pieces.  The
+ * copy goes through a buffer on the reading thread's stack, PREAD_PIECE
+ * bytes at a time (a syscall costs about 1 us there: pieces of 16 KiB
+ * took 4.4 ms for the same 32 MB).  Nothing is mapped, so the window of
+ * pages (formats/pages.h) has nothing to drop, and a file cut short gives
+ * a short read instead of SIGBUS.
+ */
+#define PREAD_PIECE ((size_t)128 << 10)
+
+/* Reads of fewer bytes than this (a few values for a preview, the runs
+ * of a transposed comparison) touch the mapping: a syscall each would
+ * cost more than the pages they share. */
+#define PREAD_MIN 4096
+
+/* Whether to read elements [first, first + n) of t with pread(). */
+static int use_pread(const struct tensor *t, size_t n)
+{
+	const struct source *s = t->src;
+	const struct dtype_info *di = dtype_get(t->dtype);
+
+	return s && s->fd >= 0 && !t->strided && !t->layout && t->data &&
+	       t->data == s->data + t->offset &&
+	       (uint64_t)n * di->block_bytes >= (uint64_t)PREAD_MIN * di->block;
+}
+
+/* Bytes [off, off + len) of t into buf; 0, or -1 with e filled. */
+static int pread_bytes(const struct tensor *t, uint64_t off, size_t len,
+		       unsigned char *buf, struct err *e)
+{
+	uint64_t pos = t->src->file_off + t->offset + off;
+
+	while (len) {
+		ssize_t k = pread(t->src->fd, buf, len, (off_t)pos);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k < 0)
+				err_set(e, "tensor '%s': cannot read the file: %s",
+					t->name, strerror(errno));
+			else
+				err_set(e, "tensor '%s': the file was cut short while it was read",
+					t->name);
+			return -1;
+		}
+		buf += k;
+		pos += (uint64_t)k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+/* The whole blocks holding elements [first, first + n), as many as fit a
+ * piece: *b0 the first, the return value how many elements of the range
+ * they hold. */
+static size_t piece_blocks(const struct dtype_info *di, uint64_t first,
+			   size_t n, uint64_t *b0, size_t *bytes)
+{
+	uint64_t nblk = PREAD_PIECE / di->block_bytes;
+	uint64_t end = first + n, lim;
+
+	*b0 = first / di->block;
+	lim = (*b0 + nblk) * di->block;
+	if (end > lim)
+		end = lim;
+	*bytes = (size_t)(((end + di->block - 1) / di->block - *b0) *
+			  di->block_bytes);
+	return (size_t)(end - first);
+}
+
+static int pread_f32(const struct tensor *t, const struct dtype_info *di,
+		     uint64_t first, size_t n, float *out, struct err *e)
+{
+	unsigned char buf[PREAD_PIECE] __attribute__((aligned(64)));
+
+	while (n) {
+		uint64_t b0;
+		size_t bytes, k = piece_blocks(di, first, n, &b0, &bytes);
+
+		if (pread_bytes(t, b0 * di->block_bytes, bytes, buf, e))
+			return -1;
+		decode_elems(di, buf, first - b0 * di->block, k, out);
+		first += k;
+		out += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Elements outside t, or a dtype that cannot be decoded: -1 with e. */
+static int read_check(const struct tensor *t, uint64_t first, size_t n,
+		      struct err *e)
+{
 	if (first > t->params || n > t->params - first) {
 		err_set(e, "tensor '%s': elements %llu..%llu are outside its %llu",
 			t->name, (unsigned long long)first,
@@ -555,6 +707,17 @@ static int read_f32(const struct model *m, const struct tensor *t,
 			(unsigned long long)t->params);
 		return -1;
 	}
+	return 0;
+}
+
+static int read_f32(const struct model *m, const struct tensor *t,
+		    uint64_t first, size_t n, float *out, struct err *e)
+{
+	const struct dtype_info *di = dtype_get(t->dtype);
+
+	(void)m;
+	if (read_check(t, first, n, e))
+		return -1;
 	if (t->layout)		/* a logical tensor: decoded from its parts */
 		return n ? layout_read_f32(t, first, n, out, e) : 0;
 	if (!di->decode) {
@@ -568,36 +731,7 @@ static int read_f32(const struct model *m, const struct tensor *t,
 		read_strided(t, di, first, n, out);
 		return 0;
 	}
-	if (di->block == 1) {
-		di->decode(t->data + first * di->block_bytes, out, n);
-		return 0;
-	}
-	/* Block types: decode the blocks the range touches, copying only the
-	 * wanted elements out of the partial blocks at either end. */
-	b0 = first / di->block;
-	b1 = (first + n - 1) / di->block;
-	while (b0 <= b1 && n) {
-		uint64_t off = first - b0 * di->block;
-		size_t take;
-
-		if (off == 0 && n >= di->block) {
-			size_t whole = n / di->block;
-
-			di->decode(t->data + b0 * di->block_bytes, out, whole);
-			take = whole * di->block;
-			b0 += whole;
-		} else {
-			di->decode(t->data + b0 * di->block_bytes, tmp, 1);
-			take = di->block - off;
-			if (take > n)
-				take = n;
-			memcpy(out, tmp + off, take * sizeof(float));
-			b0++;
-		}
-		out += take;
-		first += take;
-		n -= take;
-	}
+	decode_elems(di, t->data, first, n, out);
 	return 0;
 }
 
@@ -609,6 +743,8 @@ struct read_args {
 	size_t n;
 	float *out;
 	struct err *e;
+	codes16_fn *fn;		/* tensor_visit_u16 */
+	void *arg;
 };
 
 static int read_guarded(void *arg)
@@ -618,22 +754,102 @@ static int read_guarded(void *arg)
 	return read_f32(a->m, a->t, a->first, a->n, a->out, a->e);
 }
 
+/* The codes straight from the mapping when they can be (a little-endian
+ * host, 2-byte aligned), else copied in pieces. */
+static int visit16_guarded(void *arg)
+{
+	struct read_args *a = arg;
+	const unsigned char *p = a->t->data + a->first * 2;
+	uint16_t buf[1024];
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (((uintptr_t)p & 1) == 0) {
+		a->fn(a->arg, (const uint16_t *)(const void *)p, a->n);
+		return 0;
+	}
+#endif
+	for (size_t i = 0; i < a->n; i += 1024) {
+		size_t m = a->n - i < 1024 ? a->n - i : 1024;
+
+		for (size_t k = 0; k < m; k++)	/* stored little-endian */
+			buf[k] = (uint16_t)(p[2 * (i + k)] |
+					    p[2 * (i + k) + 1] << 8);
+		a->fn(a->arg, buf, m);
+	}
+	return 0;
+}
+
+/* fn(a) within the window of mapped pages (formats/pages.h), guarded. */
+static int read_window(guard_fn *fn, struct read_args *a)
+{
+	int rc;
+
+	pages_ahead(a->t, a->first, a->n);	/* map a window at a time */
+	rc = guard_run(fn, a);
+	if (rc == GUARD_FAULT) {
+		err_set(a->e, "tensor '%s': the file was cut short while it was read",
+			a->t->name);
+		return -1;
+	}
+	if (rc == 0)	/* keep resident pages to a window */
+		pages_behind(a->t, a->first, a->n);
+	return rc;
+}
+
 int tensor_read_f32(const struct model *m, const struct tensor *t,
 		    uint64_t first, size_t n, float *out, struct err *e)
 {
-	struct read_args a = { m, t, first, n, out, e };
-	int rc;
+	struct read_args a = { m, t, first, n, out, e, NULL, NULL };
+	const struct dtype_info *di = dtype_get(t->dtype);
 
-	pages_ahead(t, first, n);	/* map a window at a time */
-	rc = guard_run(read_guarded, &a);
-	if (rc == GUARD_FAULT) {
-		err_set(e, "tensor '%s': the file was cut short while it was read",
-			t->name);
+	if (n && di->decode && use_pread(t, n)) {
+		if (read_check(t, first, n, e))
+			return -1;
+		return pread_f32(t, di, first, n, out, e);
+	}
+	return read_window(read_guarded, &a);
+}
+
+enum dtype tensor_codes16(const struct tensor *t)
+{
+	if (t->layout || t->strided)
+		return DT_NONE;
+	return t->dtype == DT_BF16 || t->dtype == DT_F16 ? t->dtype : DT_NONE;
+}
+
+int tensor_visit_u16(const struct model *m, const struct tensor *t,
+		     uint64_t first, size_t n, codes16_fn *fn, void *arg,
+		     struct err *e)
+{
+	struct read_args a = { m, t, first, n, NULL, e, fn, arg };
+
+	if (tensor_codes16(t) == DT_NONE) {
+		err_set(e, "tensor '%s': values of dtype %s are not 16-bit codes",
+			t->name, tensor_type_name(t));
 		return -1;
 	}
-	if (rc == 0)	/* keep resident pages to a window: formats/pages.h */
-		pages_behind(t, first, n);
-	return rc;
+	if (read_check(t, first, n, e))
+		return -1;
+	if (n && use_pread(t, n)) {
+		uint16_t buf[PREAD_PIECE / 2] __attribute__((aligned(64)));
+
+		while (n) {
+			size_t k = n < PREAD_PIECE / 2 ? n : PREAD_PIECE / 2;
+
+			if (pread_bytes(t, first * 2, k * 2,
+					(unsigned char *)buf, e))
+				return -1;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+			for (size_t i = 0; i < k; i++)	/* stored LE */
+				buf[i] = (uint16_t)(buf[i] << 8 | buf[i] >> 8);
+#endif
+			fn(arg, buf, k);
+			first += k;
+			n -= k;
+		}
+		return 0;
+	}
+	return n ? read_window(visit16_guarded, &a) : 0;
 }
 
 void tensor_reader_init(struct tensor_reader *r, const struct model *m,
@@ -651,6 +867,18 @@ void tensor_reader_release(struct tensor_reader *r)
 	pthread_mutex_destroy(&r->mu);
 }
 
+/* Keep r's first failure. */
+static int reader_failed(struct tensor_reader *r, const struct err *e)
+{
+	pthread_mutex_lock(&r->mu);
+	if (!r->failed) {
+		r->failed = 1;
+		r->e = *e;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return -1;
+}
+
 int tensor_reader_read(void *reader, uint64_t first, size_t n, float *out)
 {
 	struct tensor_reader *r = reader;
@@ -658,13 +886,43 @@ int tensor_reader_read(void *reader, uint64_t first, size_t n, float *out)
 
 	if (tensor_read_f32(r->m, r->t, first, n, out, &e) == 0)
 		return 0;
-	pthread_mutex_lock(&r->mu);
-	if (!r->failed) {
-		r->failed = 1;
-		r->e = e;
+	return reader_failed(r, &e);
+}
+
+int tensor_reader_codes16(void *reader, uint64_t first, size_t n,
+			  codes16_fn *fn, void *arg)
+{
+	struct tensor_reader *r = reader;
+	struct err e = { "" };
+
+	if (tensor_visit_u16(r->m, r->t, first, n, fn, arg, &e) == 0)
+		return 0;
+	return reader_failed(r, &e);
+}
+
+int tensor_stats(const struct model *m, const struct tensor *t,
+		 unsigned nbins, const struct compute_ctl *ctl,
+		 struct vstats *vs, struct histogram *h, struct err *e)
+{
+	struct tensor_reader r;
+	enum dtype dt = tensor_codes16(t);
+	int rc;
+
+	tensor_reader_init(&r, m, t);
+	if (dt != DT_NONE)
+		rc = compute_stats16(tensor_reader_codes16, &r, dt, t->params,
+				     nbins, ctl, vs, h);
+	else
+		rc = compute_stats(tensor_reader_read, &r, t->params, nbins,
+				   ctl, vs, h);
+	tensor_reader_release(&r);
+	if (rc < 0) {
+		if (r.failed)
+			*e = r.e;
+		else
+			err_set(e, "tensor '%s': out of memory", t->name);
 	}
-	pthread_mutex_unlock(&r->mu);
-	return -1;
+	return rc;
 }
 
 void tensor_scheme_shape(const struct tensor *t, struct scheme_shape *sh)

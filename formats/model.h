@@ -34,6 +34,7 @@
 
 #include <jansson.h>
 
+#include "quant/compute.h"
 #include "quant/dtype.h"
 
 /* The most dimensions a tensor may have (safetensors and torch allow more
@@ -60,6 +61,12 @@ struct source {
 	/* An archive member read in place: data lies inside parent's
 	 * mapping, which only the parent unmaps.  NULL for a file. */
 	const struct source *parent;
+	/* The file data came from, open for pread() (streamed reads copy
+	 * from it instead of touching the mapping: see tensor_read_f32()),
+	 * and where data starts in it; -1 when none (a buffer, or too many
+	 * files open).  A view shares its parent's, which closes it. */
+	int fd;
+	uint64_t file_off;
 };
 
 struct tensor {
@@ -183,6 +190,35 @@ void tensor_reader_init(struct tensor_reader *r, const struct model *m,
 			const struct tensor *t);
 void tensor_reader_release(struct tensor_reader *r);
 int tensor_reader_read(void *reader, uint64_t first, size_t n, float *out);
+
+/*
+ * BF16 and F16 values as the 16-bit codes they are stored as, without
+ * decoding or copying them.  tensor_codes16() says whether t can be read
+ * so: DT_BF16 or DT_F16 for a plain (not strided, not logical) tensor of
+ * that dtype, else DT_NONE.  tensor_visit_u16() is tensor_read_f32() for
+ * those: the same checks, window of pages and guard, but the codes of
+ * elements first..first+n (host order) go to fn, as quant/compute.h's
+ * chunk_codes16_fn says: straight from the mapping on a little-endian
+ * host, so fn runs under the guard and may be stopped part-way (then -1,
+ * "the file was cut short").  tensor_reader_codes16() is its
+ * chunk_codes16_fn.
+ */
+enum dtype tensor_codes16(const struct tensor *t);
+int tensor_visit_u16(const struct model *m, const struct tensor *t,
+		     uint64_t first, size_t n, codes16_fn *fn, void *arg,
+		     struct err *e);
+int tensor_reader_codes16(void *reader, uint64_t first, size_t n,
+			  codes16_fn *fn, void *arg);
+
+/*
+ * Statistics and histogram of t's values, on the threads ctl gives
+ * (compute_stats(), quant/compute.h; through the codes when
+ * tensor_codes16() allows, which gives the same bits faster).  Returns 0;
+ * 1 cancelled; -1 with e filled (the file was cut short, out of memory).
+ */
+int tensor_stats(const struct model *m, const struct tensor *t,
+		 unsigned nbins, const struct compute_ctl *ctl,
+		 struct vstats *vs, struct histogram *h, struct err *e);
 
 /* t's shape as "[2048, 512]" ("[]" for a scalar) into out; returns out. */
 char *tensor_shape_str(const struct tensor *t, char *out, size_t n);

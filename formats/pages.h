@@ -8,7 +8,9 @@
  * 13 GB checkpoint would end with 13 GB resident (counted as the process's
  * memory, pressing on everything else), and each 4 KiB page faulted in on
  * its own costs more than decoding it on some virtual machines.
- * tensor_read_f32() (formats/model.c) calls these around every read:
+ * tensor_read_f32() (formats/model.c) calls these around every read that
+ * goes through the mapping (large reads of a source that keeps its file
+ * open copy from it with pread() instead, and map nothing):
  *  - pages_ahead(), before: a read that starts a tensor maps its first
  *    PAGES_WINDOW bytes and the next window in one call each
  *    (MADV_POPULATE_READ, Linux 5.14; a hint, ignored elsewhere), and the

@@ -211,7 +211,7 @@ static int compute_all(const struct model *m, struct one *all, size_t n,
 {
 	for (size_t i = 0; i < n; i++) {
 		struct one *o = &all[i];
-		struct tensor_reader r;
+		struct err e = { "" };
 		int rc;
 
 		if (!dtype_get(o->t->dtype)->decode) {
@@ -223,19 +223,11 @@ static int compute_all(const struct model *m, struct one *all, size_t n,
 		 * (formats/pages.h): one call per window instead of a page
 		 * fault per 4 KiB, and the resident set stays at a few
 		 * windows whatever the tensor's size. */
-		tensor_reader_init(&r, m, o->t);
-		rc = compute_stats(tensor_reader_read, &r, o->t->params, nbins,
-				   NULL, &o->vs, &o->h);
-		tensor_reader_release(&r);
+		rc = tensor_stats(m, o->t, nbins, NULL, &o->vs, &o->h, &e);
 		if (!rc && !keep_hist)	/* the table shows no bins */
 			hist_release(&o->h);
 		if (rc) {
-			if (r.failed)
-				fprintf(stderr, "qscope: '%s': %s\n", m->path,
-					r.e.msg);
-			else
-				fprintf(stderr, "qscope: '%s': tensor '%s': out of memory\n",
-					m->path, o->t->name);
+			fprintf(stderr, "qscope: '%s': %s\n", m->path, e.msg);
 			return -1;
 		}
 	}

@@ -184,12 +184,12 @@ static int tensor_run(const void *ctx, unsigned nbins,
 	const struct hist_state *st = ctx;
 	struct tensor_reader rd;
 	struct compute_ctl ctl = *pctl;
+	struct err e = { "" };
 	double sd;
 	int rc;
 
 	tensor_reader_init(&rd, cache.m, st->t);
-	rc = compute_stats(tensor_reader_read, &rd, st->t->params, nbins,
-			   &ctl, &o->vs, &o->h);
+	rc = tensor_stats(cache.m, st->t, nbins, &ctl, &o->vs, &o->h, &e);
 	sd = vstats_std(&o->vs);
 	if (rc == 0 && ((sd > 0 && isfinite(sd)) || f16_headroom(&o->vs))) {
 		struct beyond_arg b = { &rd, vstats_mean(&o->vs),
@@ -212,7 +212,7 @@ static int tensor_run(const void *ctx, unsigned nbins,
 	o->tail = 1;
 	if (rc < 0)
 		snprintf(err, errlen, "%.250s",
-			 rd.failed ? rd.e.msg : "out of memory");
+			 e.msg[0] ? e.msg : rd.failed ? rd.e.msg : "out of memory");
 	if (rc != 0)
 		hist_release(&o->h);
 	tensor_reader_release(&rd);

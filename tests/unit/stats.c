@@ -679,6 +679,118 @@ TEST(stats_compute_control)
 	free(x);
 }
 
+/* ---- compute_stats16: codes counted, against their values binned ---- */
+
+struct codes {
+	const uint16_t *c;
+	uint64_t fail_at;
+	size_t runs;		/* hand the codes over in runs this long */
+};
+
+static int codes_read(void *ctx, uint64_t first, size_t n, codes16_fn *fn,
+		      void *arg)
+{
+	struct codes *a = ctx;
+
+	if (a->fail_at >= first && a->fail_at < first + n)
+		return -1;
+	for (size_t i = 0; i < n; i += a->runs)
+		fn(arg, a->c + first + i, n - i < a->runs ? n - i : a->runs);
+	return 0;
+}
+
+/* The same bits as compute_stats() over the decoded values, for every
+ * thread count. */
+static void check_codes(const uint16_t *c, size_t n, enum dtype dt,
+			unsigned nbins)
+{
+	float *x = malloc((n ? n : 1) * sizeof(float));
+	struct arr a = { x, UINT64_MAX };
+	struct codes cr = { c, UINT64_MAX, 1000 };
+	struct vstats r, vs;
+	struct histogram rh, h;
+
+	for (size_t i = 0; i < n; i++)
+		x[i] = dt == DT_BF16 ? bf16_to_f32(c[i]) : f16_to_f32(c[i]);
+	CHECK_EQ_I(compute_stats(arr_read, &a, n, nbins, NULL, &r, &rh), 0);
+	for (unsigned t = 1; t <= 3; t++) {
+		struct compute_ctl ctl = { t, NULL, NULL, NULL };
+
+		CHECK_EQ_I(compute_stats16(codes_read, &cr, dt, n, nbins,
+					   &ctl, &vs, &h), 0);
+		check_report(__FILE__, __LINE__,
+			     vs.count == r.count && vs.nan == r.nan &&
+			     vs.inf == r.inf && vs.zeros == r.zeros &&
+			     same_double(vs.sum, r.sum) &&
+			     same_double(vs.sumsq, r.sumsq) &&
+			     same_double(vs.min, r.min) &&
+			     same_double(vs.max, r.max) &&
+			     same_double(vs.absmax, r.absmax),
+			     "%s, n %zu, %u threads: statistics differ",
+			     dtype_get(dt)->name, n, t);
+		check_report(__FILE__, __LINE__, h.nbins == rh.nbins &&
+			     h.lo == rh.lo && h.hi == rh.hi &&
+			     memcmp(h.counts, rh.counts,
+				    rh.nbins * sizeof(*rh.counts)) == 0,
+			     "%s, n %zu, %u threads: histogram differs",
+			     dtype_get(dt)->name, n, t);
+		hist_release(&h);
+	}
+	hist_release(&rh);
+	free(x);
+}
+
+TEST(stats_compute16)
+{
+	static const size_t lens[] = { 0, 1, 9, 8193, 131071, 131072,
+				       3 * 65536 + 8 * 1024 + 5 };
+	static const uint16_t odd16[] = { 0x7c00, 0xfc00, 0x7e00, 0xfd01,
+					  0x0001, 0x8001, 0x03ff, 0x7bff,
+					  0xfbff, 0x0000, 0x8000 };
+	static const uint16_t oddbf[] = { 0x7f80, 0xff80, 0x7fc0, 0xffc1,
+					  0x0001, 0x8001, 0x007f, 0x7f7f,
+					  0xff7f, 0x0000, 0x8000 };
+	size_t nmax = lens[sizeof(lens) / sizeof(lens[0]) - 1];
+	uint16_t *c = malloc(nmax * sizeof(*c));
+	struct codes cr = { c, UINT64_MAX, 8192 };
+	struct vstats vs;
+	struct histogram h;
+
+	for (int d = 0; d < 2; d++) {
+		enum dtype dt = d ? DT_F16 : DT_BF16;
+		const uint16_t *odd = d ? odd16 : oddbf;
+
+		rng_state = 7;
+		for (size_t i = 0; i < nmax; i++) {
+			float v = rng_normal(0.02);
+
+			c[i] = dt == DT_BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+		}
+		for (size_t k = 0; k < sizeof(odd16) / sizeof(odd16[0]); k++)
+			c[(k * 7919 + 3) % 131071] = odd[k];
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+			check_codes(c, lens[l], dt, 64);
+			check_codes(c, lens[l], dt, 7);
+		}
+		/* Every code once: all of them at the tables' ends. */
+		for (size_t i = 0; i < 131072; i++)
+			c[i] = (uint16_t)(i * 40503u);
+		check_codes(c, 131072, dt, 64);
+		check_codes(c, 131072, dt, 1000);
+	}
+
+	/* A reader failure: -1, nothing held; not a 16-bit dtype: -1. */
+	cr.fail_at = nmax / 2;
+	CHECK_EQ_I(compute_stats16(codes_read, &cr, DT_BF16, nmax, 64, NULL,
+				   &vs, &h), -1);
+	CHECK(h.counts == NULL);
+	cr.fail_at = UINT64_MAX;
+	CHECK_EQ_I(compute_stats16(codes_read, &cr, DT_F32, nmax, 64, NULL,
+				   &vs, &h), -1);
+	CHECK(h.counts == NULL);
+	free(c);
+}
+
 /* compute_run itself: chunks aligned, each element once, thread ids in
  * range. */
 struct seen {
@@ -866,7 +978,7 @@ static int tensor_reader(void *ctx, uint64_t first, size_t n, float *out)
 	return tensor_read_f32(r->m, r->t, first, n, out, &e);
 }
 
-static int fixtures_checked;
+static int fixtures_checked, fixtures_codes;
 
 static void check_fixture(const char *epath)
 {
@@ -947,6 +1059,33 @@ static void check_fixture(const char *epath)
 		for (unsigned k = 0; k < h.nbins; k++)
 			tot += h.counts[k];
 		CHECK_EQ_U(tot, fin);
+		/* tensor_stats(): the codes of BF16 and F16 tensors counted
+		 * straight from the file, the same bits. */
+		{
+			struct vstats v2;
+			struct histogram h2;
+
+			if (check_report(__FILE__, __LINE__,
+					 tensor_stats(&m, t, 64, &ctl, &v2, &h2,
+						      &e) == 0,
+					 "%s: %s: %s", path, name, e.msg)) {
+				check_report(__FILE__, __LINE__,
+					     same_double(v2.sum, vs.sum) &&
+					     same_double(v2.sumsq, vs.sumsq) &&
+					     same_double(v2.min, vs.min) &&
+					     same_double(v2.max, vs.max) &&
+					     v2.count == vs.count &&
+					     v2.nan == vs.nan &&
+					     v2.zeros == vs.zeros &&
+					     h2.nbins == h.nbins &&
+					     memcmp(h2.counts, h.counts,
+						    h.nbins * sizeof(*h.counts)) == 0,
+					     "%s: %s: tensor_stats differs from compute_stats",
+					     path, name);
+				fixtures_codes += tensor_codes16(t) != DT_NONE;
+				hist_release(&h2);
+			}
+		}
 		hist_release(&h);
 	}
 	model_release(&m);
@@ -984,7 +1123,8 @@ TEST(stats_fixtures)
 
 	if (!dir)
 		return;
-	fixtures_checked = 0;
+	fixtures_checked = fixtures_codes = 0;
 	walk(dir);
 	CHECK(fixtures_checked >= 10);
+	CHECK(fixtures_codes >= 5);	/* BF16 and F16 tensors among them */
 }

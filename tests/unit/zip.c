@@ -107,7 +107,8 @@ static void zb_finish(struct zbuf *z)
 
 static struct source zb_source(struct zbuf *z)
 {
-	struct source s = { .path = (char *)"t.zip", .data = z->p, .size = z->n };
+	struct source s = { .path = (char *)"t.zip", .data = z->p, .size = z->n,
+			    .fd = -1 };
 
 	return s;
 }
