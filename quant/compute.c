@@ -598,12 +598,6 @@ static int bin_pass(const struct compute_job *job, struct histogram *th,
 
 /* ---- from the tables to statistics and bins ---- */
 
-/* A key that occurs, and how many times. */
-struct keycount {
-	uint32_t key;
-	uint64_t n;
-};
-
 /* Whether entries [k, k + 16) of any thread's table of a kind are used:
  * most of a table is zeros, which this skips 16 keys at a time. */
 static int tab_any16(const struct stats_job *j, unsigned nt, int kind,
@@ -628,9 +622,9 @@ static int tab_any16(const struct stats_job *j, unsigned nt, int kind,
  * their totals (*out, malloc()ed; *nout of them), leaving the tables all
  * zeros; only the entries in use are written.  0, or -1 out of memory. */
 static int tab_total(struct stats_job *j, unsigned nt, int kind,
-		     struct keycount **out, size_t *nout)
+		     struct compute_count **out, size_t *nout)
 {
-	struct keycount *l = NULL;
+	struct compute_count *l = NULL;
 	size_t n = 0, cap = 0;
 
 	for (size_t k = 0; k < TAB; k += 16) {
@@ -657,7 +651,7 @@ static int tab_total(struct stats_job *j, unsigned nt, int kind,
 				continue;
 			if (n == cap) {
 				size_t nc = cap ? 2 * cap : 1024;
-				struct keycount *nl = realloc(l, nc * sizeof(*l));
+				struct compute_count *nl = realloc(l, nc * sizeof(*l));
 
 				if (!nl) {
 					free(l);
@@ -693,7 +687,7 @@ static double key_value(int kind, uint32_t key)
 /* The statistics of the values counted in l.  Sums go over the keys in
  * order; each term n * v is exact while n < 2^42 (v has at most 11
  * significant bits), so they are more accurate than streaming ones. */
-static void tab_vstats(const struct keycount *l, size_t nl, int kind,
+static void tab_vstats(const struct compute_count *l, size_t nl, int kind,
 		       struct vstats *s)
 {
 	vstats_init(s);
@@ -722,7 +716,7 @@ static void tab_vstats(const struct keycount *l, size_t nl, int kind,
 }
 
 /* Bin the finite values counted in l. */
-static void tab_bin(const struct keycount *l, size_t nl, int kind,
+static void tab_bin(const struct compute_count *l, size_t nl, int kind,
 		    struct histogram *h)
 {
 	for (size_t i = 0; i < nl; i++) {
@@ -747,6 +741,28 @@ static void job_release(struct stats_job *j, unsigned nt)
 	free(j->cvs);
 }
 
+/* j ready for pass 1 of job on nt threads; 0, or -1 out of memory (then
+ * job_release() frees what was had). */
+static int job_setup(struct stats_job *j, chunk_read_fn *rd,
+		     chunk_codes16_fn *rd16, int kind16, void *ctx,
+		     uint64_t count, const struct compute_job *job, unsigned nt)
+{
+	uint64_t nchunks = compute_nchunks(job);
+	uint64_t nblocks = count / BLOCK + (count % BLOCK != 0);
+
+	memset(j, 0, sizeof(*j));
+	j->rd = rd;
+	j->rd16 = rd16;
+	j->kind16 = kind16;
+	j->ctx = ctx;
+	j->tables = rd16 || count >= TAB_MIN;
+	j->pass = 1;
+	j->cvs = calloc(nchunks ? nchunks : 1, sizeof(*j->cvs));
+	j->exact = calloc(nblocks ? nblocks : 1, 1);
+	j->vt = calloc((size_t)nt * NKINDS, sizeof(*j->vt));
+	return j->cvs && j->exact && j->vt ? 0 : -1;
+}
+
 /* compute_stats() from values (rd) or, when rd16 is set, from codes of
  * kind kind16 (then count >= TAB_MIN). */
 static int stats_run(chunk_read_fn *rd, chunk_codes16_fn *rd16, int kind16,
@@ -761,22 +777,13 @@ static int stats_run(chunk_read_fn *rd, chunk_codes16_fn *rd16, int kind16,
 	uint64_t nchunks = compute_nchunks(&job), npass2 = 0;
 	uint64_t nblocks = count / BLOCK + (count % BLOCK != 0);
 	unsigned nt = compute_threads(&job, ctl);
-	struct keycount *tot[NKINDS] = { NULL, NULL };
+	struct compute_count *tot[NKINDS] = { NULL, NULL };
 	size_t ntot[NKINDS] = { 0, 0 };
 	int rc = -1;
 
-	memset(&j, 0, sizeof(j));
 	memset(h, 0, sizeof(*h));
 	vstats_init(vs);
-	j.rd = rd;
-	j.rd16 = rd16;
-	j.kind16 = kind16;
-	j.ctx = ctx;
-	j.tables = rd16 || count >= TAB_MIN;
-	j.cvs = calloc(nchunks ? nchunks : 1, sizeof(*j.cvs));
-	j.exact = calloc(nblocks ? nblocks : 1, 1);
-	j.vt = calloc((size_t)nt * NKINDS, sizeof(*j.vt));
-	if (!j.cvs || !j.exact || !j.vt)
+	if (job_setup(&j, rd, rd16, kind16, ctx, count, &job, nt))
 		goto out;
 
 	/* Pass 1: everything but the bins of the blocks without keys. */
@@ -842,6 +849,27 @@ int compute_stats(chunk_read_fn *rd, void *ctx, uint64_t count, unsigned nbins,
 		  struct histogram *h)
 {
 	return stats_run(rd, NULL, 0, ctx, count, nbins, ctl, vs, h);
+}
+
+int compute_codes16(chunk_codes16_fn *rd16, void *ctx, uint64_t count,
+		    const struct compute_ctl *ctl, struct compute_count **out,
+		    size_t *nout)
+{
+	struct stats_job j;
+	struct compute_job job = { count, 1, BLOCK * (sizeof(float) +
+						      sizeof(int32_t)),
+				   stats_work, &j };
+	unsigned nt = compute_threads(&job, ctl);
+	int rc = -1;
+
+	*out = NULL;
+	*nout = 0;
+	if (!job_setup(&j, NULL, rd16, KEY_TOP, ctx, count, &job, nt))
+		rc = compute_run(&job, ctl);
+	if (rc == 0 && tab_total(&j, nt, KEY_TOP, out, nout))
+		rc = -1;
+	job_release(&j, nt);
+	return rc;
 }
 
 /* Codes decoded to values, for tensors too small for the tables. */

@@ -178,6 +178,23 @@ int compute_stats16(chunk_codes16_fn *rd16, void *ctx, enum dtype dt,
 		    struct histogram *h);
 
 /*
+ * The distinct 16-bit codes among the count that rd16 gives, and how many
+ * times each occurs: *out (malloc()ed, *nout entries, in code order, none
+ * with n == 0; NULL when count is 0).  The counting of compute_stats16(),
+ * for whatever else is a function of the code (the dtype doctor).
+ * Returns 0; 1 when cancelled, -1 when the reader failed or memory ran
+ * out (*out then NULL).
+ */
+struct compute_count {
+	uint32_t key;		/* the code */
+	uint64_t n;
+};
+
+int compute_codes16(chunk_codes16_fn *rd16, void *ctx, uint64_t count,
+		    const struct compute_ctl *ctl, struct compute_count **out,
+		    size_t *nout);
+
+/*
  * The error of the count values rb gives against the count values ra
  * gives (ra's are the reference x of quant/stats.h, rb's the y), both
  * read in blocks of 8 Ki values: for comparing two tensors of the same

@@ -81,24 +81,25 @@ static uint32_t f32_bits(float f)
 	return u;
 }
 
-static void reading_add(struct doctor_reading *r, float v)
+/* n values v into r. */
+static void reading_add(struct doctor_reading *r, float v, uint64_t n)
 {
 	float m = fabsf(v);
 
 	if (!isfinite(v)) {
-		r->nonfinite++;
+		r->nonfinite += n;
 		return;
 	}
 	if (v == 0) {
-		r->zero++;
+		r->zero += n;
 		return;
 	}
 	if (v > 0)
-		r->positive++;
+		r->positive += n;
 	if (m >= 1e-6f && m <= 1e3f)
-		r->sane++;
-	r->nz++;
-	r->octs[(f32_bits(v) & 0x7fffffffu) >> 20]++;
+		r->sane += n;
+	r->nz += n;
+	r->octs[(f32_bits(v) & 0x7fffffffu) >> 20] += n;
 }
 
 static void reading_merge(struct doctor_reading *into,
@@ -113,48 +114,66 @@ static void reading_merge(struct doctor_reading *into,
 		into->octs[i] += from->octs[i];
 }
 
+/* n values v, whose 16-bit pattern is b when stored is DT_F16 or DT_BF16.
+ * (With n == 1 every sum is what adding them one by one gives.) */
+static void acc_value(struct doctor_acc *a, enum dtype stored,
+		      enum doctor_cast c, double min_normal, float v,
+		      uint16_t b, uint64_t n)
+{
+	float y;
+	double d;
+
+	if (stored == DT_F16 || stored == DT_BF16) {
+		reading_add(&a->as_f16, f16_to_f32(b), n);
+		reading_add(&a->as_bf16, bf16_to_f32(b), n);
+	}
+	if (isnan(v)) {
+		a->nan += n;
+		return;
+	}
+	if (isinf(v)) {
+		a->inf += n;
+		return;
+	}
+	if (fabsf(v) > a->absmax)
+		a->absmax = fabsf(v);
+	if (v == 0)
+		return;
+	a->nonzero += n;
+	y = doctor_cast_value(c, v);
+	if (!isfinite(y)) {
+		a->overflow += n;
+		return;
+	}
+	if (y == 0)
+		a->flushed += n;
+	else if (fabsf(y) < min_normal)
+		a->subnormal += n;
+	d = (double)y - (double)v;
+	a->sxx += (double)n * ((double)v * v);
+	a->see += (double)n * (d * d);
+}
+
+static double cast_min_normal(enum doctor_cast c)
+{
+	return c < DOCTOR_CAST_COUNT ? casts[c].min_normal : 0;
+}
+
 void doctor_acc_add(struct doctor_acc *a, enum dtype stored,
 		    enum doctor_cast c, const float *x, size_t n)
 {
-	double min_normal = c < DOCTOR_CAST_COUNT ? casts[c].min_normal : 0;
+	double min_normal = cast_min_normal(c);
 
 	a->count += n;
 	for (size_t i = 0; i < n; i++) {
-		float v = x[i], y;
-		double d;
+		float v = x[i];
+		uint16_t b = 0;
 
-		if (stored == DT_F16 || stored == DT_BF16) {
-			uint16_t b = stored == DT_BF16 ?
-				(uint16_t)(f32_bits(v) >> 16) : f32_to_f16(v);
-
-			reading_add(&a->as_f16, f16_to_f32(b));
-			reading_add(&a->as_bf16, bf16_to_f32(b));
-		}
-		if (isnan(v)) {
-			a->nan++;
-			continue;
-		}
-		if (isinf(v)) {
-			a->inf++;
-			continue;
-		}
-		if (fabsf(v) > a->absmax)
-			a->absmax = fabsf(v);
-		if (v == 0)
-			continue;
-		a->nonzero++;
-		y = doctor_cast_value(c, v);
-		if (!isfinite(y)) {
-			a->overflow++;
-			continue;
-		}
-		if (y == 0)
-			a->flushed++;
-		else if (fabsf(y) < min_normal)
-			a->subnormal++;
-		d = (double)y - (double)v;
-		a->sxx += (double)v * v;
-		a->see += d * d;
+		if (stored == DT_BF16)
+			b = (uint16_t)(f32_bits(v) >> 16);
+		else if (stored == DT_F16)
+			b = f32_to_f16(v);
+		acc_value(a, stored, c, min_normal, v, b, 1);
 	}
 }
 
@@ -342,6 +361,41 @@ int doctor_tensor(chunk_read_fn *rd, void *ctx, uint64_t count,
 		doctor_acc_merge(a, &j.acc[i]);
 	free(j.acc);
 	return rc;
+}
+
+/*
+ * A 16-bit tensor: every figure is a function of the code, so the codes
+ * are counted (compute_codes16(), no decoding) and each distinct code is
+ * looked at once, weighted by its count.  The sums go in code order
+ * instead of element order: the same counts, sums that may differ from
+ * doctor_tensor()'s in the last bits.
+ */
+int doctor_tensor16(chunk_codes16_fn *rd16, void *ctx, uint64_t count,
+		    enum dtype stored, enum doctor_cast c,
+		    const struct compute_ctl *ctl, struct doctor_acc *a)
+{
+	struct compute_count *l;
+	size_t nl;
+	double min_normal = cast_min_normal(c);
+	int rc;
+
+	doctor_acc_init(a);
+	if (stored != DT_F16 && stored != DT_BF16)
+		return -1;
+	if (count == 0)
+		return 0;
+	rc = compute_codes16(rd16, ctx, count, ctl, &l, &nl);
+	if (rc)
+		return rc;
+	a->count = count;
+	for (size_t i = 0; i < nl; i++) {
+		uint16_t b = (uint16_t)l[i].key;
+		float v = stored == DT_BF16 ? bf16_to_f32(b) : f16_to_f32(b);
+
+		acc_value(a, stored, c, min_normal, v, b, l[i].n);
+	}
+	free(l);
+	return 0;
 }
 
 /* ---- metadata ---- */

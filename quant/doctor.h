@@ -145,6 +145,16 @@ int doctor_tensor(chunk_read_fn *rd, void *ctx, uint64_t count,
 		  enum dtype stored, enum doctor_cast c,
 		  const struct compute_ctl *ctl, struct doctor_acc *a);
 
+/*
+ * doctor_tensor() of a tensor stored as DT_F16 or DT_BF16 (-1 for any
+ * other), from its codes (quant/compute.h): several times faster, the
+ * same counts; sxx and see summed in another order (the last bits may
+ * differ).
+ */
+int doctor_tensor16(chunk_codes16_fn *rd16, void *ctx, uint64_t count,
+		    enum dtype stored, enum doctor_cast c,
+		    const struct compute_ctl *ctl, struct doctor_acc *a);
+
 /* ---- metadata ---- */
 
 /* The dtype a config.json torch_dtype ("float16", "torch.bfloat16", ...)

@@ -267,8 +267,12 @@ static int examine(const struct model *m, size_t i, int cast,
 	if (doctor_cast_target(c) == t->dtype)
 		use = -1;	/* nothing to cast; still checked */
 	tensor_reader_init(&rd, m, t);
-	rc = doctor_tensor(tensor_reader_read, &rd, t->params, t->dtype, c,
-			   &ctl, &a);
+	if (tensor_codes16(t) != DT_NONE)
+		rc = doctor_tensor16(tensor_reader_codes16, &rd, t->params,
+				     t->dtype, c, &ctl, &a);
+	else
+		rc = doctor_tensor(tensor_reader_read, &rd, t->params,
+				   t->dtype, c, &ctl, &a);
 	tensor_reader_release(&rd);
 	if (rc == 1)
 		return 1;

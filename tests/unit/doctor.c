@@ -44,6 +44,60 @@ static float normal(double sd)
 static struct doctor_acc acc;	/* big (two 16 KiB tables): not on the stack */
 static float vals[N];
 
+static uint16_t codes[N];
+static int codes_checked;	/* how many times check_codes() compared */
+
+static int codes_read(void *ctx, uint64_t first, size_t n, codes16_fn *fn,
+		      void *arg)
+{
+	const uint16_t *c = ctx;
+
+	fn(arg, c + first, n);
+	return 0;
+}
+
+static int same_sum(double a, double b)
+{
+	return fabs(a - b) <= 1e-12 * fabs(b);
+}
+
+/* doctor_tensor16() over the codes of x: the same counts as adding the
+ * values, the same sums but for rounding. */
+static void check_codes(const struct doctor_acc *want, enum dtype stored,
+			enum doctor_cast c, const float *x, size_t n)
+{
+	static struct doctor_acc got;
+	struct compute_ctl ctl = { 2, NULL, NULL, NULL };
+
+	for (size_t i = 0; i < n; i++) {
+		float back;
+
+		codes[i] = stored == DT_BF16 ? f32_to_bf16(x[i]) :
+					       f32_to_f16(x[i]);
+		back = stored == DT_BF16 ? bf16_to_f32(codes[i]) :
+					   f16_to_f32(codes[i]);
+		if (memcmp(&back, &x[i], sizeof(back)) && !isnan(x[i]))
+			return;	/* not values of that dtype: nothing to say */
+	}
+	CHECK_EQ_I(doctor_tensor16(codes_read, codes, n, stored, c, &ctl,
+				   &got), 0);
+	codes_checked++;
+	check_report(__FILE__, __LINE__,
+		     got.count == want->count && got.nan == want->nan &&
+		     got.inf == want->inf && got.nonzero == want->nonzero &&
+		     got.overflow == want->overflow &&
+		     got.flushed == want->flushed &&
+		     got.subnormal == want->subnormal &&
+		     got.absmax == want->absmax &&
+		     same_sum(got.sxx, want->sxx) &&
+		     same_sum(got.see, want->see) &&
+		     memcmp(&got.as_f16, &want->as_f16, sizeof(got.as_f16)) == 0 &&
+		     memcmp(&got.as_bf16, &want->as_bf16,
+			    sizeof(got.as_bf16)) == 0,
+		     "%s, cast %s: doctor_tensor16 differs from doctor_acc_add",
+		     dtype_get(stored)->name, doctor_cast_name(c));
+}
+
 static struct doctor_acc *measure(enum dtype stored, enum doctor_cast c,
 				  const float *x, size_t n)
 {
@@ -57,6 +111,8 @@ static struct doctor_acc *measure(enum dtype stored, enum doctor_cast c,
 		doctor_acc_add(&b, stored, c, x + n / 2, n - n / 2);
 		doctor_acc_merge(&acc, &b);
 	}
+	if ((stored == DT_F16 || stored == DT_BF16) && n <= N)
+		check_codes(&acc, stored, c, x, n);
 	return &acc;
 }
 
@@ -210,6 +266,8 @@ TEST(doctor_clean_tensors_raise_nothing)
 	/* too few values: no call */
 	measure(DT_F16, DOCTOR_CAST_BF16, vals, 100);
 	CHECK(doctor_mislabel(&acc, DT_F16, &conf) == DT_NONE);
+	/* the 16-bit tensors above were measured from their codes too */
+	CHECK(codes_checked >= 12);
 }
 
 TEST(doctor_declared_dtype)

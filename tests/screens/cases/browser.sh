@@ -12,7 +12,7 @@ if [ -f "$demo/model.safetensors.index.json" ]; then
 	start 120 40 -- "$demo"
 	if wait_for "39 tensors" && wait_for "tree, by name" &&
 		line 3 | grep -q "^   lm_head.weight .*BF16 .*\[2048, 512\]" &&
-		line 4 | grep -q "^ ▾ model .*BF16 .*38 tensors" &&
+		line 4 | grep -q "^[ !?]▾ model .*BF16 .*38 tensors" &&
 		printf '%s\n' "$screen" | grep -q "^       ▸ mlp .*3 tensors .*4.0 MiB"; then
 		ok "tree: groups by dotted names, sums, opened to fit"
 	else
