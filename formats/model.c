@@ -803,9 +803,14 @@ int tensor_read_f32(const struct model *m, const struct tensor *t,
 	const struct dtype_info *di = dtype_get(t->dtype);
 
 	if (n && di->decode && use_pread(t, n)) {
-		if (read_check(t, first, n, e))
+		if (read_check(t, first, n, e) ||
+		    pread_f32(t, di, first, n, out, e))
 			return -1;
-		return pread_f32(t, di, first, n, out, e);
+		/* Other code may read the same bytes through the mapping
+		 * (the check after writing compares them): keep those
+		 * pages to the window too. */
+		pages_behind(t, first, n);
+		return 0;
 	}
 	return read_window(read_guarded, &a);
 }
@@ -833,20 +838,21 @@ int tensor_visit_u16(const struct model *m, const struct tensor *t,
 	if (n && use_pread(t, n)) {
 		uint16_t buf[PREAD_PIECE / 2] __attribute__((aligned(64)));
 
-		while (n) {
-			size_t k = n < PREAD_PIECE / 2 ? n : PREAD_PIECE / 2;
+		for (size_t i = 0; i < n;) {
+			size_t k = n - i < PREAD_PIECE / 2 ? n - i :
+							     PREAD_PIECE / 2;
 
-			if (pread_bytes(t, first * 2, k * 2,
+			if (pread_bytes(t, (first + i) * 2, k * 2,
 					(unsigned char *)buf, e))
 				return -1;
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-			for (size_t i = 0; i < k; i++)	/* stored LE */
-				buf[i] = (uint16_t)(buf[i] << 8 | buf[i] >> 8);
+			for (size_t j = 0; j < k; j++)	/* stored LE */
+				buf[j] = (uint16_t)(buf[j] << 8 | buf[j] >> 8);
 #endif
 			fn(arg, buf, k);
-			first += k;
-			n -= k;
+			i += k;
 		}
+		pages_behind(t, first, n);	/* as in tensor_read_f32() */
 		return 0;
 	}
 	return n ? read_window(visit16_guarded, &a) : 0;
