@@ -16,7 +16,8 @@
  * tensor (and bin count), so coming back is instant.  Bins are exact
  * counts (quant/compute.h's compute_stats); each column of the plot shows
  * one bin, or the sum of the bins it covers when there are more bins than
- * columns.  The share beyond 6 sigma takes a second read of the values,
+ * columns.  The share beyond 6 sigma takes a second read of the values
+ * (of their codes for BF16 and F16, counted, not decoded: compute_codes16),
  * which also counts the values a cast to float16 would turn into infinity
  * (|x| >= 65520): when the range comes within a factor 2 of float16's
  * largest value, +-65504 is marked on the axis and that count shown.
@@ -191,7 +192,35 @@ static int tensor_run(const void *ctx, unsigned nbins,
 	tensor_reader_init(&rd, cache.m, st->t);
 	rc = tensor_stats(cache.m, st->t, nbins, &ctl, &o->vs, &o->h, &e);
 	sd = vstats_std(&o->vs);
-	if (rc == 0 && ((sd > 0 && isfinite(sd)) || f16_headroom(&o->vs))) {
+	if (rc == 0 && ((sd > 0 && isfinite(sd)) || f16_headroom(&o->vs)) &&
+	    tensor_codes16(st->t) != DT_NONE) {
+		/* 16-bit codes: counted again, each distinct one looked at
+		 * once (no decoding) */
+		struct compute_count *l;
+		size_t nl;
+		double mean = vstats_mean(&o->vs);
+		double lim = sd > 0 && isfinite(sd) ? 6 * sd : INFINITY;
+		enum dtype dt = tensor_codes16(st->t);
+
+		ctl.progress = NULL;
+		rc = compute_codes16(tensor_reader_codes16, &rd,
+				     st->t->params, &ctl, &l, &nl);
+		for (size_t i = 0; rc == 0 && i < nl; i++) {
+			uint16_t b = (uint16_t)l[i].key;
+			double x = dt == DT_BF16 ? bf16_to_f32(b) :
+						   f16_to_f32(b);
+
+			if (!isfinite(x))
+				continue;
+			if (fabs(x - mean) > lim)
+				o->beyond += l[i].n;
+			if (fabs(x) >= GRID_F16_INF)
+				o->f16_over += l[i].n;
+		}
+		if (rc == 0)
+			free(l);
+	} else if (rc == 0 && ((sd > 0 && isfinite(sd)) ||
+			       f16_headroom(&o->vs))) {
 		struct beyond_arg b = { &rd, vstats_mean(&o->vs),
 					sd > 0 && isfinite(sd) ? 6 * sd :
 					INFINITY, NULL };

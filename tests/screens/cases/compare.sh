@@ -28,10 +28,14 @@ for f in sorted(glob.glob(d + "/*.safetensors")):
     assert h[name]["dtype"] == "BF16"
     u = np.frombuffer(b[8 + n + s:8 + n + e], dtype=np.uint16)
     x = (u.astype(np.uint32) << 16).view(np.float32)
-    x = x[np.isfinite(x)]
-    print(int((np.abs(x) >= 65520).sum()))
+    x = x[np.isfinite(x)].astype(np.float64)
+    print(int((np.abs(x) >= 65520).sum()),
+          int((np.abs(x - x.mean()) > 6 * x.std()).sum()))
 EOF
 )
+	# the second figure: values more than 6 std from the mean
+	beyond=${over#* }
+	over=${over% *}
 	check_over=$("$QSCOPE" check --json "$demo" | "$PY" -c '
 import json, sys
 for f in json.load(sys.stdin)["findings"]:
@@ -72,6 +76,11 @@ EOF
 		ok "compare: the histogram counts $over values past float16 (numpy, check agree)"
 	else
 		no "compare: f16 count" "want 'f16 inf $over' (check says '$check_over')" "$screen"
+	fi
+	if [ -n "$beyond" ] && screen_grep -qF ">6 std  $beyond ("; then
+		ok "compare: the histogram counts $beyond values beyond 6 std (numpy agrees)"
+	else
+		no "compare: >6 std" "want '>6 std  $beyond'" "$screen"
 	fi
 	# the axis: the zero mark and one mark at each of -65504 and +65504
 	axis=$(screen_grep '└')
