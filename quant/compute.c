@@ -421,31 +421,31 @@ static void count_top(uint32_t *t, const float *x, size_t n)
 	}
 }
 
+/* Count key[0..n) into table t, alternating between its two arrays. */
+#define COUNT_INTO(t, key, n)						\
+	do {								\
+		uint32_t *t1_ = (t) + TABSTRIDE;			\
+		size_t i_;						\
+									\
+		for (i_ = 0; (n) - i_ >= 2; i_ += 2) {			\
+			(t)[(key)[i_]]++;				\
+			t1_[(key)[i_ + 1]]++;				\
+		}							\
+		for (; i_ < (n); i_++)					\
+			(t)[(key)[i_]]++;				\
+	} while (0)
+
 static void count_keys(uint32_t *t, const int32_t *key, size_t n)
 {
-	uint32_t *t1 = t + TABSTRIDE;
-	size_t i;
-
-	for (i = 0; n - i >= 2; i += 2) {
-		t[key[i]]++;
-		t1[key[i + 1]]++;
-	}
-	for (; i < n; i++)
-		t[key[i]]++;
+	COUNT_INTO(t, key, n);
 }
 
 /* codes16_fn: count n codes into table arg. */
 static void count_codes(void *arg, const uint16_t *code, size_t n)
 {
-	uint32_t *t = arg, *t1 = t + TABSTRIDE;
-	size_t i;
+	uint32_t *t = arg;
 
-	for (i = 0; n - i >= 2; i += 2) {
-		t[code[i]]++;
-		t1[code[i + 1]]++;
-	}
-	for (; i < n; i++)
-		t[code[i]]++;
+	COUNT_INTO(t, code, n);
 }
 
 /* Make room in v's table for n more; 0, or -1 out of memory. */

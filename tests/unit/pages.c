@@ -125,22 +125,33 @@ static uint64_t pg_pass(const struct model *m, long long *rss_mid)
 	return j.bad[0] + j.bad[1] + j.bad[2] + j.bad[3];
 }
 
+/* Write "w" of count values to a new file named from path (a mkstemp()
+ * template); its length in *len.  0, or -1 (nothing left behind). */
+static int pg_file(char *path, uint64_t count, size_t *len)
+{
+	unsigned char *b = pg_bytes(count, len);
+	int fd = mkstemp(path), ok;
+
+	CHECK(b != NULL && fd >= 0);
+	ok = b && fd >= 0 && write(fd, b, *len) == (ssize_t)*len;
+	if (fd >= 0)
+		close(fd);
+	if (fd >= 0 && !ok)
+		unlink(path);
+	free(b);
+	return ok ? 0 : -1;
+}
+
 TEST(pages_window)
 {
 	char path[] = "/tmp/qscope-unit-pages-XXXXXX";
 	size_t len;
-	unsigned char *b = pg_bytes(PG_COUNT, &len);
-	int fd = mkstemp(path);
 	struct model m;
 	struct err e = { "" };
 	long long mid = -1, end;
 
-	CHECK(b != NULL && fd >= 0);
-	if (!b || fd < 0)
+	if (pg_file(path, PG_COUNT, &len))
 		return;
-	CHECK(write(fd, b, len) == (ssize_t)len);
-	close(fd);
-	free(b);
 	CHECK_EQ_I(model_open(&m, path, &e), 0);
 	if (m.ntensors == 1) {
 		const struct tensor *t = &m.tensors[0];
@@ -227,19 +238,11 @@ TEST(pages_cut_short)
 	char path[] = "/tmp/qscope-unit-pages-XXXXXX";
 	uint64_t count = (uint64_t)PG_COLS * 256;	/* 2 MiB */
 	size_t len;
-	unsigned char *b = pg_bytes(count, &len);
-	int fd = mkstemp(path);
 	struct model m;
 	struct err e = { "" };
 
-	CHECK(b != NULL && fd >= 0);
-	if (!b || fd < 0) {
-		free(b);
+	if (pg_file(path, count, &len))
 		return;
-	}
-	CHECK(write(fd, b, len) == (ssize_t)len);
-	close(fd);
-	free(b);
 	CHECK_EQ_I(model_open(&m, path, &e), 0);
 	if (m.ntensors == 1) {
 		const struct tensor *t = &m.tensors[0];
