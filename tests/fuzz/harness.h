@@ -4,8 +4,9 @@
  * A harness hands its input to qscope the way `qscope list` does: the bytes
  * become a file (or a file in a model folder) in a private temporary folder
  * (in /dev/shm when there is one), model_open() opens the path, and then
- * every tensor is decoded with tensor_read_f32() in chunks, the way stats
- * reads them, before model_release().  A harness file defines FUZZ_LAYOUT
+ * every tensor is decoded with tensor_read_f32() in chunks (and a BF16 or
+ * F16 one read as codes with tensor_visit_u16(), the way stats reads
+ * them), before model_release().  A harness file defines FUZZ_LAYOUT
  * (where the bytes go) and includes this header; tests/fuzz/fuzz.mk builds
  * each tests/fuzz/fuzz_NAME.c into its own fuzzer with the formats/ and
  * quant/ code.
@@ -262,6 +263,28 @@ static void fuzz_decode(const struct model *m, const struct tensor *t,
 	}
 }
 
+/* Touch every code handed over (BF16 and F16 are counted from them). */
+static void fuzz_codes(void *arg, const uint16_t *code, size_t n)
+{
+	uint16_t *acc = arg;
+
+	for (size_t i = 0; i < n; i++)
+		*acc ^= code[i];
+}
+
+/* The codes of elements first..first+n of a 16-bit t, as the statistics
+ * take them: one call per range, up to a few chunks. */
+static void fuzz_visit(const struct model *m, const struct tensor *t,
+		       uint64_t first, uint64_t n)
+{
+	static uint16_t acc;
+	struct err e;
+
+	if (tensor_codes16(t) != DT_NONE)
+		(void)tensor_visit_u16(m, t, first, (size_t)n, fuzz_codes,
+				       &acc, &e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -288,10 +311,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();	/* names must be unique */
 		if (t->params <= 3 * span) {
 			fuzz_decode(&m, t, 0, t->params, buf);
+			fuzz_visit(&m, t, 0, t->params);
 		} else {
 			fuzz_decode(&m, t, 0, span, buf);
 			fuzz_decode(&m, t, t->params / 2, span, buf);
 			fuzz_decode(&m, t, t->params - span, span, buf);
+			fuzz_visit(&m, t, t->params - span, span);
 		}
 		/* A range past the end must be refused, not read. */
 		if (tensor_read_f32(&m, t, t->params, 1, buf, &e) == 0)
