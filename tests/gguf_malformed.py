@@ -34,7 +34,7 @@ import tempfile
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qstest import (  # noqa: E402
-    FIXTURES, Tally, run_qscope, seeded_rng)
+    FIXTURES, Tally, in_parallel, run_qscope, seeded_rng)
 
 TIMEOUT = 10            # seconds per run
 MAX_RSS_KB = 100 * 1024  # peak memory of any qscope run
@@ -698,15 +698,18 @@ def main():
             full = build(kv, GOOD_T, version=v)
             region = first_data(full, v)
             bad = []
-            p = os.path.join(root, "cut-v%d.gguf" % v)
-            for k in range(region + 1):
-                with open(p, "wb") as f:
+
+            def cut(k, v=v, full=full):
+                path = os.path.join(root, "cut-v%d-%d.gguf" % (v, k))
+                with open(path, "wb") as f:
                     f.write(full[:k])
-                probs, msg = check_error(p, None)
+                return check_error(path, None)[0]
+            for k, probs in enumerate(in_parallel(cut, range(region + 1))):
                 if probs:
                     bad.append("cut at %d: %s" % (k, probs[0]))
             tally.case("v%d: truncated at each of the %d bytes before the data, exit 2 with one line"
                        % (v, region + 1), bad)
+            p = os.path.join(root, "cut-v%d.gguf" % v)
             with open(p, "wb") as f:
                 f.write(full)
             probs = check_good(p, None, expect_listing(kv, GOOD_T)[1])
@@ -716,15 +719,21 @@ def main():
         # stdout) or 2 (one line), never a crash or a hang.
         full = build(EVERY_KV[:9] + [EVERY_KV[16], EVERY_KV[20]], GOOD_T)
         region = first_data(full, 3)
-        p = os.path.join(root, "flip.gguf")
         outcomes = {0: 0, 2: 0}
         bad = []
+        flips = []
         for j in range(300):
             pos = rng.randrange(region)
             new = full[pos] ^ rng.choice([1, 2, 4, 8, 16, 32, 64, 128, rng.randint(1, 255)])
-            with open(p, "wb") as f:
+            flips.append((j, pos, new))
+
+        def flip(jpn):
+            j, pos, new = jpn
+            path = os.path.join(root, "flip-%d.gguf" % j)
+            with open(path, "wb") as f:
                 f.write(full[:pos] + bytes([new]) + full[pos + 1:])
-            r = run("list", "--json", p)
+            return path, run("list", "--json", path)
+        for (j, pos, new), (p, r) in zip(flips, in_parallel(flip, flips)):
             if r.problem():
                 bad.append("byte %d -> %#x: %s" % (pos, new, r.problem()))
                 continue

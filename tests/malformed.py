@@ -41,7 +41,7 @@ from list_check import (  # noqa: E402
     Bad, FILE_7_7, FILE_7_7_HEADER, INDEX_NAME, compare_listing,
     make_file, nbytes_of, read_folder, read_safetensors, run_qscope, sha_tree,
     shard_name)
-from qstest import Tally, seeded_rng  # noqa: E402
+from qstest import Tally, in_parallel, seeded_rng  # noqa: E402
 
 # rule -> fragment the one-line message must contain (case-insensitive); a
 # tuple means any one of them.
@@ -577,7 +577,6 @@ def main():
         # Truncation at every offset, then changed bytes in the header.
         data, exp = good_file(rng)
         n = struct.unpack_from("<Q", data)[0]
-        base = os.path.join(root, "cut.safetensors")
         p = []
         for k in range(len(data)):
             try:
@@ -591,27 +590,36 @@ def main():
             p.append("the untruncated file does not parse: %s" % e)
         tally.case("generator: %d-byte file, every truncation breaks it" % len(data), p)
         if have_qscope:
-            for k in range(len(data)):
-                with open(base, "wb") as f:
+            # Each run on a file of its own, several at a time.
+            def cut(k):
+                path = os.path.join(root, "cut-%d.safetensors" % k)
+                with open(path, "wb") as f:
                     f.write(data[:k])
-                p, msg = check_error_run(["list", base], [base], (), [])
+                return check_error_run(["list", path], [path], (), [])
+            for k, (p, msg) in enumerate(in_parallel(cut, range(len(data)))):
                 tally.case("truncated at %d of %d%s" % (k, len(data), "" if p else ": " + msg), p)
 
-            flip = os.path.join(root, "flip.safetensors")
             # Half the changes are any other byte; half are a byte the
             # header already uses (a digit, a dtype letter, a quote...),
             # which leaves more files that still parse.
             alphabet = sorted(set(data[8:8 + n]))
+            flips = []
             for j in range(200):
                 pos = rng.randrange(8 + n)
                 if j % 2:
                     new = data[pos] ^ rng.randint(1, 255)
                 else:
                     new = rng.choice([c for c in alphabet if c != data[pos]])
+                flips.append((j, pos, new))
+
+            def flip(jpn):
+                j, pos, new = jpn
+                path = os.path.join(root, "flip-%d.safetensors" % j)
                 changed = data[:pos] + bytes([new]) + data[pos + 1:]
-                with open(flip, "wb") as f:
+                with open(path, "wb") as f:
                     f.write(changed)
-                p, how = check_flip(flip, changed)
+                return check_flip(path, changed)
+            for (j, pos, new), (p, how) in zip(flips, in_parallel(flip, flips)):
                 tally.case("byte %d: %r -> %r%s" % (pos, bytes([data[pos]]), bytes([new]),
                                                      ": " + how if how and not p else ""), p)
     return tally.finish()

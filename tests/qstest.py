@@ -159,6 +159,18 @@ def run_qscope(*args, timeout=10):
     return Result(p.returncode, p.stdout, p.stderr)
 
 
+def in_parallel(fn, items):
+    """[fn(x) for x in items], run on as many threads as there are CPUs
+    (QS_TEST_JOBS overrides): for loops of independent qscope runs, each
+    on its own files.  Results come back in the order of items."""
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = int(os.environ.get("QS_TEST_JOBS", "0") or 0) or os.cpu_count() or 1
+    if jobs <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=jobs) as ex:
+        return list(ex.map(fn, items))
+
+
 def quantize_plan(what, src, plan, out, want=""):
     """qscope quantize SRC --plan PLAN -o OUT, checked as WHAT: it must
     exit 0 and print WANT.  The run, with the verdict as its .passed."""
