@@ -675,13 +675,9 @@ static int tab_total(struct stats_job *j, unsigned nt, int kind,
 /* The value of a key; NaN, +inf or -inf for the non-finite ones. */
 static double key_value(int kind, uint32_t key)
 {
-	uint32_t bits = key << 16;
-	float v;
-
-	if (kind == KEY_F16)
-		return f16_to_f32((uint16_t)key);
-	memcpy(&v, &bits, sizeof(v));
-	return v;
+	/* KEY_TOP: the top 16 bits of a float32 are a BF16 code */
+	return code16_to_f32(kind == KEY_F16 ? DT_F16 : DT_BF16,
+			     (uint16_t)key);
 }
 
 /* The statistics of the values counted in l.  Sums go over the keys in
@@ -885,8 +881,7 @@ static void codes_decode(void *arg, const uint16_t *code, size_t n)
 	struct codes_values *cv = arg;
 
 	for (size_t i = 0; i < n; i++)
-		cv->out[i] = cv->dt == DT_BF16 ? bf16_to_f32(code[i]) :
-						 f16_to_f32(code[i]);
+		cv->out[i] = code16_to_f32(cv->dt, code[i]);
 	cv->out += n;
 }
 

@@ -390,7 +390,7 @@ int doctor_tensor16(chunk_codes16_fn *rd16, void *ctx, uint64_t count,
 	a->count = count;
 	for (size_t i = 0; i < nl; i++) {
 		uint16_t b = (uint16_t)l[i].key;
-		float v = stored == DT_BF16 ? bf16_to_f32(b) : f16_to_f32(b);
+		float v = code16_to_f32(stored, b);
 
 		acc_value(a, stored, c, min_normal, v, b, l[i].n);
 	}

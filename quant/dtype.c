@@ -142,6 +142,11 @@ float bf16_to_f32(uint16_t b)
 	return bits_f32((uint32_t)b << 16);
 }
 
+float code16_to_f32(enum dtype d, uint16_t code)
+{
+	return d == DT_BF16 ? bf16_to_f32(code) : f16_to_f32(code);
+}
+
 uint16_t f32_to_bf16(float f)
 {
 	uint32_t u = f32_bits(f);

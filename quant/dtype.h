@@ -109,6 +109,9 @@ uint16_t f32_to_f16(float f);		/* overflow gives infinity */
 float bf16_to_f32(uint16_t b);
 uint16_t f32_to_bf16(float f);		/* NaN kept quiet */
 
+/* The value of a 16-bit code of dtype d: DT_BF16, else read as DT_F16. */
+float code16_to_f32(enum dtype d, uint16_t code);
+
 float f32_round_tf32(float f);		/* keep 10 mantissa bits */
 
 /* FP8.  saturate: 1 clamps finite overflow (and infinity) to +-max finite,

@@ -176,6 +176,54 @@ static int f16_headroom(const struct vstats *vs)
 	return vs->absmax >= GRID_F16_MAX / 2;
 }
 
+/* The counts past 6 std (lim) from mean and past float16 of a 16-bit
+ * tensor, from its code counts: each distinct code looked at once. */
+static int tail_codes(struct tensor_reader *rd, double mean, double lim,
+		      const struct compute_ctl *ctl, struct hist_values *o)
+{
+	enum dtype dt = tensor_codes16(rd->t);
+	struct compute_count *l;
+	size_t nl;
+	int rc = compute_codes16(tensor_reader_codes16, rd, rd->t->params,
+				 ctl, &l, &nl);
+
+	for (size_t i = 0; rc == 0 && i < nl; i++) {
+		double x = code16_to_f32(dt, (uint16_t)l[i].key);
+
+		if (!isfinite(x))
+			continue;
+		if (fabs(x - mean) > lim)
+			o->beyond += l[i].n;
+		if (fabs(x) >= GRID_F16_INF)
+			o->f16_over += l[i].n;
+	}
+	if (rc == 0)
+		free(l);
+	return rc;
+}
+
+/* The same counts for any other tensor, from a second read of its
+ * values. */
+static int tail_values(struct tensor_reader *rd, double mean, double lim,
+		       const struct compute_ctl *ctl, struct hist_values *o)
+{
+	struct beyond_arg b = { rd, mean, lim, NULL };
+	struct compute_job cj = { rd->t->params, 0, 0, beyond_work, &b };
+	unsigned nt;
+	int rc;
+
+	cj.scratch = compute_chunk_size(&cj) * sizeof(float);
+	nt = compute_threads(&cj, ctl);
+	b.count = calloc(nt, sizeof(*b.count));
+	rc = b.count ? compute_run(&cj, ctl) : -1;
+	for (unsigned i = 0; rc == 0 && i < nt; i++) {
+		o->beyond += b.count[i].beyond;
+		o->f16_over += b.count[i].over;
+	}
+	free(b.count);
+	return rc;
+}
+
 /* A tensor's values, on the worker: statistics, histogram, then the
  * values beyond 6 std and past the float16 range. */
 static int tensor_run(const void *ctx, unsigned nbins,
@@ -192,51 +240,14 @@ static int tensor_run(const void *ctx, unsigned nbins,
 	tensor_reader_init(&rd, cache.m, st->t);
 	rc = tensor_stats(cache.m, st->t, nbins, &ctl, &o->vs, &o->h, &e);
 	sd = vstats_std(&o->vs);
-	if (rc == 0 && ((sd > 0 && isfinite(sd)) || f16_headroom(&o->vs)) &&
-	    tensor_codes16(st->t) != DT_NONE) {
-		/* 16-bit codes: counted again, each distinct one looked at
-		 * once (no decoding) */
-		struct compute_count *l;
-		size_t nl;
+	if (rc == 0 && ((sd > 0 && isfinite(sd)) || f16_headroom(&o->vs))) {
 		double mean = vstats_mean(&o->vs);
 		double lim = sd > 0 && isfinite(sd) ? 6 * sd : INFINITY;
-		enum dtype dt = tensor_codes16(st->t);
 
 		ctl.progress = NULL;
-		rc = compute_codes16(tensor_reader_codes16, &rd,
-				     st->t->params, &ctl, &l, &nl);
-		for (size_t i = 0; rc == 0 && i < nl; i++) {
-			uint16_t b = (uint16_t)l[i].key;
-			double x = dt == DT_BF16 ? bf16_to_f32(b) :
-						   f16_to_f32(b);
-
-			if (!isfinite(x))
-				continue;
-			if (fabs(x - mean) > lim)
-				o->beyond += l[i].n;
-			if (fabs(x) >= GRID_F16_INF)
-				o->f16_over += l[i].n;
-		}
-		if (rc == 0)
-			free(l);
-	} else if (rc == 0 && ((sd > 0 && isfinite(sd)) ||
-			       f16_headroom(&o->vs))) {
-		struct beyond_arg b = { &rd, vstats_mean(&o->vs),
-					sd > 0 && isfinite(sd) ? 6 * sd :
-					INFINITY, NULL };
-		struct compute_job cj = { st->t->params, 0, 0, beyond_work, &b };
-		unsigned nt;
-
-		cj.scratch = compute_chunk_size(&cj) * sizeof(float);
-		nt = compute_threads(&cj, &ctl);
-		b.count = calloc(nt, sizeof(*b.count));
-		ctl.progress = NULL;
-		rc = b.count ? compute_run(&cj, &ctl) : -1;
-		for (unsigned i = 0; rc == 0 && i < nt; i++) {
-			o->beyond += b.count[i].beyond;
-			o->f16_over += b.count[i].over;
-		}
-		free(b.count);
+		rc = tensor_codes16(st->t) != DT_NONE ?
+			tail_codes(&rd, mean, lim, &ctl, o) :
+			tail_values(&rd, mean, lim, &ctl, o);
 	}
 	o->tail = 1;
 	if (rc < 0)
